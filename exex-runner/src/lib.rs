@@ -1,0 +1,1 @@
+//! The xxfunc runner core.

@@ -1,0 +1,1 @@
+//! The event envelope shared by the runner and the guest SDK.

@@ -1,0 +1,1 @@
+//! The xxfunc guest SDK.

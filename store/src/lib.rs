@@ -1,0 +1,1 @@
+//! Content-addressed module storage (filled in by the store work).
