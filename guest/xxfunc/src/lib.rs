@@ -1,1 +1,75 @@
-//! The xxfunc guest SDK.
+//! The xxfunc guest SDK: write a function that runs for every block an Ethereum node
+//! commits or reverts.
+//!
+//! A function is a WASI preview-1 command. The runner writes one event envelope (see
+//! `docs/abi.md` and [`abi`]) to its stdin; whatever the function [`emit`]s goes to
+//! stdout as JSON lines; stderr is its log; exit code 0 means success. This crate hides
+//! that protocol behind [`main`] and typed access to the block: [`Event`] (kind, number,
+//! hashes, timestamp), [`Transaction`]s with senders, [`Receipt`]s with [`Log`]s,
+//! [`LogFilter`] by address and topic, and [`erc20::Transfer`] decoding as a worked example.
+//!
+//! It owns the guest side only: it never depends on tokio (async `main` runs on a tiny
+//! single-threaded executor), never touches the filesystem, network or environment (a
+//! guest has none), and decodes transactions and receipts only when asked.
+//!
+//! # Example
+//!
+//! An ERC-20 indexer that emits one record per transfer, and a retraction for each when a
+//! reorg reverts the block:
+//!
+//! ```no_run
+//! use xxfunc::{Event, erc20::Transfer};
+//!
+//! #[xxfunc::main]
+//! fn main(event: Event) -> xxfunc::Result<()> {
+//!     let op = if event.is_commit() { "insert" } else { "retract" };
+//!     for transfer in Transfer::all(&event)? {
+//!         xxfunc::emit(&xxfunc::json!({ "op": op, "block": event.number(), "transfer": transfer }))?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip1 --release` and run it by hand:
+//! `wasmtime run target/wasm32-wasip1/release/my_fn.wasm < fixtures/events/0001-commit-1.bin`.
+//!
+//! `#[xxfunc::main]` also accepts `async fn main(event: Event) -> Result<(), E>` and the
+//! raw form `async fn main(data: &[u8])`, which receives the undecoded envelope. Errors
+//! (any `E: Display`) print on stderr and exit 1; a panic prints and exits 101.
+
+mod error;
+mod event;
+mod filter;
+mod output;
+
+pub mod erc20;
+
+/// Runtime used by the code `#[xxfunc::main]` generates. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runtime::{block_on, decode_event, finish, start};
+}
+mod runtime;
+
+pub use error::{Error, Result};
+pub use event::{Event, Log, Receipt, Status, Transaction};
+pub use filter::LogFilter;
+pub use output::{emit, flush};
+pub use runtime::{EXIT_BAD_ENVELOPE, EXIT_ERROR, EXIT_PANIC};
+/// Marks the function's entry point; see the crate docs for the accepted forms.
+pub use xxfunc_macros::main;
+
+/// The envelope codec shared with the runner.
+pub use xxfunc_abi as abi;
+pub use xxfunc_abi::EventKind;
+
+/// Ethereum primitive types (`Address`, `B256`, `U256`, `Bytes`, `address!`, ...).
+pub use alloy_primitives as primitives;
+pub use alloy_primitives::{Address, B256, Bytes, U256};
+
+/// Re-exported so functions can derive `Serialize` without their own dependency
+/// (`#[derive(xxfunc::serde::Serialize)] #[serde(crate = "xxfunc::serde")]`).
+pub use serde;
+pub use serde_json;
+/// JSON values for [`emit`]: `xxfunc::json!({ "block": n })`.
+pub use serde_json::json;
