@@ -1,0 +1,161 @@
+//! `cargo xxfunc status [NAME|HASH]`: desired and observed state, cursor, last
+//! error and counters; a table of every function, or the details of one.
+
+use clap::Args;
+use xxfunc_api::{BlockRef, DesiredState, FunctionView, ModuleHash, ObservedState, StartFrom};
+
+use super::Ctx;
+use crate::output::Table;
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// One function (name, hash or unique prefix); all when omitted.
+    #[arg(value_name = "NAME|HASH")]
+    pub(crate) target: Option<String>,
+}
+
+pub(crate) async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
+    let backend = ctx.backend().await?;
+    let Some(target) = args.target else {
+        let views = backend.list().await?;
+        if ctx.out.json() {
+            for view in &views {
+                ctx.out.json_line(view)?;
+            }
+            return Ok(());
+        }
+        if views.is_empty() {
+            ctx.out.note(format!("no functions on {}; deploy one with `cargo xxfunc deploy`", backend.describe()));
+            return Ok(());
+        }
+        for line in status_table(&views).lines() {
+            ctx.out.data(line)?;
+        }
+        return Ok(());
+    };
+    let view = backend.function(&target).await?;
+    if ctx.out.json() {
+        return ctx.out.json_line(&view);
+    }
+    for line in details(&view) {
+        ctx.out.data(line)?;
+    }
+    Ok(())
+}
+
+/// `blake3:` plus the first 12 hex digits.
+pub(crate) fn short_hash(hash: &ModuleHash) -> String {
+    format!("blake3:{}", hash.short(12))
+}
+
+pub(crate) fn desired(d: DesiredState) -> &'static str {
+    match d {
+        DesiredState::Started => "started",
+        DesiredState::Stopped => "stopped",
+    }
+}
+
+pub(crate) fn observed(o: Option<&ObservedState>) -> String {
+    match o {
+        None => "-".into(),
+        Some(ObservedState::Running) => "running".into(),
+        Some(ObservedState::Stopped) => "stopped".into(),
+        Some(ObservedState::Quarantined { .. }) => "quarantined".into(),
+        Some(ObservedState::LoadFailed { .. }) => "load-failed".into(),
+    }
+}
+
+pub(crate) fn cursor(c: Option<&BlockRef>) -> String {
+    match c {
+        None => "-".into(),
+        Some(b) => format!("#{} {}", b.number, short_b256(&b.hash.to_string())),
+    }
+}
+
+fn short_b256(hex: &str) -> String {
+    hex.chars().take(10).collect::<String>() + "…"
+}
+
+/// The table of `status` with no argument.
+pub(crate) fn status_table(views: &[FunctionView]) -> Table {
+    let mut t = Table::new(vec!["FUNCTION", "HASH", "VER", "DESIRED", "OBSERVED", "CURSOR", "CALLS", "FAILED", "LAST ERROR"]);
+    for v in views {
+        t.row(vec![
+            v.id.to_string().chars().take(30).collect(),
+            short_hash(&v.hash) + if v.pinned { " (pinned)" } else { "" },
+            v.version.map_or("-".into(), |n| n.to_string()),
+            desired(v.desired).into(),
+            observed(v.observed.as_ref()),
+            cursor(v.cursor.as_ref()),
+            v.counters.invocations.to_string(),
+            v.counters.failures.to_string(),
+            v.last_error.as_deref().map_or("-".into(), |e| e.chars().take(60).collect()),
+        ]);
+    }
+    t
+}
+
+/// The key/value block of `status NAME`.
+pub(crate) fn details(v: &FunctionView) -> Vec<String> {
+    let mut lines = vec![format!("function     {}", v.id), format!("hash         {}", v.hash)];
+    if let Some(version) = v.version {
+        lines.push(format!("version      {version}"));
+    }
+    lines.push(format!("pinned       {}", if v.pinned { "yes" } else { "no" }));
+    let start = match v.start {
+        StartFrom::Head => "from head".to_string(),
+        StartFrom::Block(n) => format!("from block {n}"),
+    };
+    lines.push(format!("desired      {} ({start})", desired(v.desired)));
+    let reason = match &v.observed {
+        Some(ObservedState::Quarantined { reason } | ObservedState::LoadFailed { reason }) => format!(": {reason}"),
+        _ => String::new(),
+    };
+    lines.push(format!("observed     {}{reason}", observed(v.observed.as_ref())));
+    lines.push(match &v.cursor {
+        Some(b) => format!("cursor       block {} {}", b.number, b.hash),
+        None => "cursor       - (no block processed yet)".into(),
+    });
+    lines.push(format!(
+        "invocations  {} ({} failed, {} in a row)",
+        v.counters.invocations, v.counters.failures, v.counters.consecutive_failures
+    ));
+    lines.push(format!("last error   {}", v.last_error.as_deref().unwrap_or("-")));
+    if !v.versions.is_empty() {
+        lines.push("versions".into());
+        for e in &v.versions {
+            lines.push(format!("  v{:<4} {}  at {}", e.version, e.hash, format_ms(e.at_ms)));
+        }
+    }
+    lines
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn format_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(format_ms(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_ms(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(format_ms(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
+}

@@ -1,0 +1,264 @@
+//! The journey against a real `xxfunc-gateway` process backed by s3s-fs, with
+//! a real `xxfunc-runner` process following the gateway and replaying fixtures.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use xxfunc_store::{ModuleHash, ModuleStore, test_utils::S3sFs};
+
+use crate::util::{code, colliding_modules, fixture_events, free_port, new_function, tiny_module, xx};
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary of another workspace package, built next to ours by `cargo test`
+/// (`cargo build -p <package>` builds it when testing only this crate).
+fn sibling_binary(name: &str) -> Option<PathBuf> {
+    let ours = Path::new(env!("CARGO_BIN_EXE_cargo-xxfunc"));
+    let path = ours.parent()?.join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("skipping: {} is not built; run `cargo build -p {name}` first", path.display());
+        None
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// Starts the gateway and waits for its "listening on" line.
+fn start_gateway(bin: &Path, data: &Path, s3: &S3sFs, token: &str) -> (Proc, String) {
+    let port = free_port();
+    let mut child = Command::new(bin)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--token", token, "--store", &s3.url("modules")])
+        .arg("--data-dir")
+        .arg(data)
+        .envs(s3.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting xxfunc-gateway");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let proc = Proc(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("reading the gateway's first line");
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (proc, url.to_string())
+}
+
+#[test]
+fn online_journey() {
+    let Some(events) = fixture_events() else { return };
+    let Some(gateway_bin) = sibling_binary("xxfunc-gateway") else { return };
+    let Some(s3) = S3sFs::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let token = "journey-token";
+    let (_gateway, gw) = start_gateway(&gateway_bin, &tmp.path().join("gateway"), &s3, token);
+    let krate = new_function(tmp.path(), "transfers");
+    let on = |args: &[&str], expect: i32| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--gateway", &gw, "--token", token]);
+        xx(&krate, &full, expect)
+    };
+
+    // Writes need the right token.
+    let out = xx(&krate, &["deploy", "--gateway", &gw, "--token", "wrong"], code::AUTH);
+    assert!(out.stderr.contains("rejected the token") && out.stderr.contains("XXFUNC_TOKEN"), "{}", out.stderr);
+    let out = xx(&krate, &["deploy", "--gateway", &gw], code::AUTH);
+    assert!(out.stderr.contains("needs a token"), "{}", out.stderr);
+
+    // build, test, deploy: only the hash on stdout.
+    let built = on(&["build", "--json"], code::OK).json();
+    on(&["test"], code::OK);
+    let out = on(&["deploy"], code::OK);
+    let h1 = out.stdout.trim().to_string();
+    assert_eq!(out.stdout, format!("{h1}\n"));
+    assert_eq!(built["hash"], h1, "the deployed hash is the built one");
+    let h1_hash: ModuleHash = h1.parse().unwrap();
+    let store = ModuleStore::open_with(&s3.url("modules"), s3.config()).unwrap();
+    assert!(block_on(store.contains(&h1_hash)).unwrap(), "the module is in the S3 store");
+
+    // start by hash prefix.
+    let started = on(&["start", &h1_hash.short(10), "--json"], code::OK).json();
+    assert_eq!((started["id"].as_str(), started["desired"].as_str()), (Some(h1.as_str()), Some("started")));
+
+    // Outputs appear once a runner follows the gateway.
+    match sibling_binary("xxfunc-runner").filter(|bin| runner_follows_gateways(bin)) {
+        Some(runner_bin) => {
+            let _runner = Proc(
+                Command::new(&runner_bin)
+                    .args(["--gateway", &gw, "--token", token, "--store", &s3.url("modules")])
+                    .arg("--data-dir")
+                    .arg(tmp.path().join("runner"))
+                    .arg("--fixtures")
+                    .arg(xxfunc_guest_modules::fixtures_dir())
+                    .envs(s3.env())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("starting xxfunc-runner"),
+            );
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let logs = on(&["logs", &h1, "--json", "-n", "1000"], code::OK).json_lines();
+                if logs.len() == events.len() {
+                    assert!(logs.iter().all(|r| r["status"] == "ok"));
+                    assert!(logs.iter().any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\"")));
+                    break;
+                }
+                assert!(Instant::now() < deadline, "outputs did not appear: {} of {} records", logs.len(), events.len());
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let status = on(&["status", &h1, "--json"], code::OK).json();
+            assert_eq!(status["observed"]["state"], "running");
+            assert_eq!(status["counters"]["invocations"].as_u64().unwrap() as usize, events.len());
+        }
+        None => eprintln!("skipping the outputs step: no xxfunc-runner that follows a gateway (--gateway) is built"),
+    }
+
+    // stop.
+    let stopped = on(&["stop", &h1, "--json"], code::OK).json();
+    assert_eq!(stopped["desired"], "stopped");
+
+    // pin keeps the old hash across a redeploy.
+    on(&["pin", "transfers"], code::OK);
+    let v2_path = tmp.path().join("hello.wasm");
+    std::fs::write(&v2_path, xxfunc_guest_modules::module_bytes("hello")).unwrap();
+    let v2 = on(&["deploy", "--json", "--name", "transfers", v2_path.to_str().unwrap()], code::OK).json();
+    let h2 = v2["hash"].as_str().unwrap().to_string();
+    assert_ne!(h2, h1);
+    assert_eq!((v2["version"].as_u64(), v2["pinned"].as_bool()), (Some(2), Some(true)));
+    let named = on(&["status", "transfers", "--json"], code::OK).json();
+    assert_eq!(named["hash"], h1);
+    assert_eq!(named["versions"].as_array().unwrap().len(), 2);
+
+    // gc removes only the unreferenced module; the pinned one stays.
+    let orphan = block_on(store.put(tiny_module(11))).unwrap().hash;
+    let dry = on(&["gc", "--dry-run", "--json"], code::OK).json();
+    assert_eq!(dry["removed"], serde_json::json!([orphan.to_string()]));
+    let gc = on(&["gc", "--json"], code::OK).json();
+    assert_eq!(gc["removed"], serde_json::json!([orphan.to_string()]));
+    let left = block_on(store.list()).unwrap();
+    assert!(left.contains(&h1_hash) && !left.contains(&orphan), "{left:?}");
+
+    // Unknown name and ambiguous prefix, as the gateway reports them.
+    let out = on(&["status", "erc20"], code::NOT_FOUND);
+    assert!(out.stderr.contains(&format!("function \"erc20\" not found on {gw}")), "{}", out.stderr);
+    assert!(out.stderr.contains("run cargo xxfunc list"), "{}", out.stderr);
+    let (a, b, prefix) = colliding_modules();
+    for (name, bytes) in [("amb-a", a), ("amb-b", b)] {
+        let path = tmp.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        on(&["deploy", "--name", name, path.to_str().unwrap()], code::OK);
+    }
+    let out = on(&["start", &format!("blake3:{prefix}")], code::AMBIGUOUS);
+    assert!(out.stderr.contains("more hex digits"), "{}", out.stderr);
+    for bytes in [a, b] {
+        assert!(out.stderr.contains(&ModuleHash::of(bytes).to_string()), "candidates listed: {}", out.stderr);
+    }
+}
+
+fn runner_follows_gateways(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--help")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--gateway"))
+}
+
+/// `dev` embeds a gateway and a runner: a deploy through its API, started with
+/// a backfill from the first fixture block, produces outputs; Ctrl-C stops it cleanly.
+#[test]
+fn dev_serves_gateway_and_runner() {
+    let Some(events) = fixture_events() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let mut child = crate::util::cli(tmp.path())
+        .args(["dev", "--json", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cargo xxfunc dev");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let dev = Proc(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let listening: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(listening["type"], "listening");
+    let gw = listening["gateway"].as_str().unwrap().to_string();
+    let token = listening["token"].as_str().unwrap().to_string();
+    assert_eq!(gw, format!("http://127.0.0.1:{port}"));
+    assert_eq!(token.len(), 32, "a generated token");
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("dev.json")).unwrap()).unwrap();
+    assert_eq!((info["gateway"].as_str(), info["token"].as_str()), (Some(gw.as_str()), Some(token.as_str())));
+
+    // While dev runs, --offline explains how to reach it instead.
+    let out = xx(tmp.path(), &["list", "--offline", "--data-dir", data.to_str().unwrap()], 12);
+    assert!(out.stderr.contains(&format!("--gateway {gw} --token {token}")), "{}", out.stderr);
+
+    let erc20 = tmp.path().join("erc20.wasm");
+    std::fs::write(&erc20, xxfunc_guest_modules::module_bytes("erc20-transfers")).unwrap();
+    let on = |args: &[&str], expect: i32| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--gateway", &gw, "--token", &token]);
+        xx(tmp.path(), &full, expect)
+    };
+    on(&["deploy", "--name", "erc20", erc20.to_str().unwrap()], code::OK);
+    let first = first_fixture_block(&events);
+    on(&["start", "erc20", "--from-block", &first.to_string()], code::OK);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = on(&["logs", "erc20", "--json", "-n", "1000"], code::OK).json_lines();
+        if !logs.is_empty() && logs.iter().any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\"")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no outputs from the embedded runner: {logs:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The same records stream on dev's stdout.
+    let mut streamed = false;
+    for _ in 0..1000 {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains("\"type\":\"invocation\"") && line.contains("\\\"op\\\":\\\"insert\\\"") {
+            streamed = true;
+            break;
+        }
+    }
+    assert!(streamed, "dev streams invocation records on stdout");
+
+    let pid = dev.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let mut dev = dev;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = dev.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dev did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "dev exits 0 on Ctrl-C: {status:?}");
+    assert!(!data.join("dev.json").exists(), "dev.json is removed on exit");
+}
+
+/// The block number of the first fixture event (from its envelope header, see docs/abi.md).
+fn first_fixture_block(events: &[PathBuf]) -> u64 {
+    let bytes = std::fs::read(&events[0]).unwrap();
+    xxfunc_abi::decode(&bytes).expect("a valid fixture envelope").number()
+}
