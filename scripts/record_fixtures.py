@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Drives a running anvil to build the fixture chain and records what a follower sees.
+
+Used by scripts/record-fixtures, which starts and stops anvil. Standard library only.
+
+The chain: an ERC-20 deployment, hundreds of token transfers over blocks of varied size
+(empty blocks, a block of 120 transactions), legacy / EIP-2930 / EIP-1559 transactions, a
+plain ETH transfer, a failing transfer, approve + transferFrom, then two reorgs made with
+anvil_reorg (depth 1 and depth 3) whose new branches carry different transactions.
+
+After every step the recorder syncs like the runner's JSON-RPC follower: it walks back
+from the head by parent hash until it meets a block it already delivered, emits `revert`
+for the orphaned blocks newest first and `commit` for the new branch oldest first.
+
+Output, under the directory given as the only argument (fixtures/rpc):
+  chain.json                        raw eth_chainId response
+  blocks/<number>-<hash8>.json      raw eth_getBlockByNumber(n, true) and
+                                    eth_getBlockReceipts(n) responses, one file per block
+  events.json                       the delivery order: [{kind, number, hash, rpc}]
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+GENESIS_TIMESTAMP = 1_700_000_000
+BLOCK_TIME = 12
+TOKEN_SUPPLY = 10**24
+
+# Function selectors of fixtures/contracts/Token.sol.
+TRANSFER = "a9059cbb"  # transfer(address,uint256)
+APPROVE = "095ea7b3"  # approve(address,uint256)
+TRANSFER_FROM = "23b872dd"  # transferFrom(address,address,uint256)
+
+
+def word(value):
+    if isinstance(value, str):
+        return value[2:].lower().rjust(64, "0")
+    return format(value, "064x")
+
+
+class Rpc:
+    def __init__(self, url):
+        self.url = url
+        self.next_id = 1
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def raw(self, method, params):
+        body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        self.next_id += 1
+        request = urllib.request.Request(
+            self.url, data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        with self.opener.open(request, timeout=60) as response:
+            reply = json.loads(response.read())
+        if "error" in reply:
+            raise SystemExit(f"{method} {params}: {reply['error']}")
+        return reply
+
+    def __call__(self, method, *params):
+        return self.raw(method, list(params))["result"]
+
+
+class Recorder:
+    def __init__(self, rpc, out_dir):
+        self.rpc = rpc
+        self.out_dir = out_dir
+        self.canonical = {}  # number -> (hash, rpc file)
+        self.events = []
+        self.timestamp = GENESIS_TIMESTAMP
+        os.makedirs(os.path.join(out_dir, "blocks"), exist_ok=True)
+        chain = rpc.raw("eth_chainId", [])
+        self.write("chain.json", chain)
+        # The genesis block is the starting point, not an event.
+        genesis = rpc("eth_getBlockByNumber", "0x0", False)
+        self.canonical[0] = (genesis["hash"], None)
+
+    def write(self, name, value):
+        with open(os.path.join(self.out_dir, name), "w") as f:
+            json.dump(value, f, separators=(",", ":"))
+            f.write("\n")
+
+    def record_block(self, number):
+        block = self.rpc.raw("eth_getBlockByNumber", [hex(number), True])
+        receipts = self.rpc.raw("eth_getBlockReceipts", [hex(number)])
+        result = block["result"]
+        assert len(result["transactions"]) == len(receipts["result"]), number
+        name = f"blocks/{number}-{result['hash'][2:10]}.json"
+        self.write(name, {"eth_getBlockByNumber": block, "eth_getBlockReceipts": receipts})
+        return result, name
+
+    def sync(self):
+        """Delivers what changed since the last sync, exactly like a follower would."""
+        head = int(self.rpc("eth_blockNumber"), 16)
+        new_branch = []
+        number = head
+        while True:
+            block, name = self.record_block(number)
+            new_branch.append((number, block["hash"], name))
+            known = self.canonical.get(number - 1)
+            if known is not None and known[0] == block["parentHash"]:
+                break
+            number -= 1
+            assert number > 0, "walked back to genesis without meeting the known chain"
+        fork_point = number - 1
+        for orphan in sorted((n for n in self.canonical if n > fork_point), reverse=True):
+            hash_, name = self.canonical.pop(orphan)
+            self.events.append({"kind": "revert", "number": orphan, "hash": hash_, "rpc": name})
+        for number, hash_, name in reversed(new_branch):
+            self.canonical[number] = (hash_, name)
+            self.events.append({"kind": "commit", "number": number, "hash": hash_, "rpc": name})
+
+    def mine(self, expect_txs):
+        self.timestamp += BLOCK_TIME
+        self.rpc("evm_setNextBlockTimestamp", self.timestamp)
+        self.rpc("evm_mine")
+        head = self.rpc("eth_getBlockByNumber", "latest", False)
+        got = len(head["transactions"])
+        assert got == expect_txs, f"block {int(head['number'], 16)}: {got} txs, expected {expect_txs}"
+        self.sync()
+        return head
+
+    def finish(self):
+        self.write("events.json", self.events)
+
+
+class Chain:
+    def __init__(self, rpc, accounts, token=None):
+        self.rpc = rpc
+        self.accounts = accounts
+        self.token = token
+        self.nonces = {a: int(rpc("eth_getTransactionCount", a, "pending"), 16) for a in accounts}
+        self.seed = 0x5EED
+
+    def rand(self, n):
+        # A small LCG keeps the recorded chain identical across re-recordings.
+        self.seed = (self.seed * 6364136223846793005 + 1442695040888963407) % 2**64
+        return (self.seed >> 33) % n
+
+    def send(self, tx):
+        sender = tx["from"]
+        tx = dict(tx, nonce=hex(self.nonces[sender]))
+        self.nonces[sender] += 1
+        return self.rpc("eth_sendTransaction", tx)
+
+    def token_call(self, sender, selector, *args, **extra):
+        data = "0x" + selector + "".join(word(a) for a in args)
+        return self.send(dict({"from": sender, "to": self.token, "data": data, "gas": hex(120_000)}, **extra))
+
+    def transfer(self, sender, to, amount, **extra):
+        return self.token_call(sender, TRANSFER, to, amount, **extra)
+
+    def random_transfers(self, count):
+        for _ in range(count):
+            sender = self.accounts[1 + self.rand(9)]
+            to = self.accounts[self.rand(10)]
+            self.transfer(sender, to, 1 + self.rand(10**18))
+
+    def transfer_request(self, sender, to, amount):
+        """A transaction request for anvil_reorg (anvil signs it and fills the nonce)."""
+        data = "0x" + TRANSFER + word(to) + word(amount)
+        return {"from": sender, "to": self.token, "data": data, "gas": hex(120_000)}
+
+
+def main():
+    out_dir = sys.argv[1]
+    url = os.environ.get("ANVIL_URL", "http://127.0.0.1:8545")
+    rpc = Rpc(url)
+    rec = Recorder(rpc, out_dir)
+    accounts = rpc("eth_accounts")[:10]
+    chain = Chain(rpc, accounts)
+    a = accounts
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "fixtures", "contracts", "Token.bin")) as f:
+        bytecode = f.read().strip()
+
+    # 1: contract creation (EIP-1559).
+    chain.send({"from": a[0], "data": "0x" + bytecode + word(TOKEN_SUPPLY), "gas": hex(1_000_000)})
+    head = rec.mine(1)
+    receipt = rpc("eth_getTransactionReceipt", head["transactions"][0])
+    chain.token = receipt["contractAddress"]
+    assert chain.token, "token deployment failed"
+
+    # 2: fund accounts 1..9 with tokens.
+    for to in a[1:]:
+        chain.transfer(a[0], to, 10**22)
+    rec.mine(9)
+
+    # 3: empty.
+    rec.mine(0)
+
+    # 4: one of each: legacy ETH transfer, EIP-2930 token transfer, EIP-1559 token transfer.
+    chain.send({"from": a[1], "to": a[2], "value": hex(10**18), "gasPrice": hex(3 * 10**9), "gas": hex(21_000)})
+    chain.transfer(a[2], a[3], 5 * 10**18, gasPrice=hex(3 * 10**9), accessList=[{"address": chain.token, "storageKeys": []}])
+    chain.transfer(a[3], a[4], 7 * 10**18, maxFeePerGas=hex(5 * 10**9), maxPriorityFeePerGas=hex(10**9))
+    rec.mine(3)
+
+    # 5: approve, transferFrom, and a transfer that reverts (status 0, no logs).
+    chain.token_call(a[5], APPROVE, a[6], 10**20)
+    chain.token_call(a[6], TRANSFER_FROM, a[5], a[7], 3 * 10**19)
+    chain.transfer(a[8], a[9], 10**30)
+    rec.mine(3)
+
+    # Blocks of varied size, including empty ones and one of 120 transactions.
+    for size in [0, 1, 5, 0, 12, 3, 120, 0, 2, 30, 7, 0, 1, 25, 4, 40, 0, 6]:
+        chain.random_transfers(size)
+        rec.mine(size)
+
+    # Reorg of depth 1: the head block is replaced by one with other transfers.
+    rpc("anvil_reorg", 1, [[chain.transfer_request(a[4], a[5], 111), 0], [chain.transfer_request(a[6], a[7], 222), 0]])
+    rec.sync()
+    chain.nonces = {x: int(rpc("eth_getTransactionCount", x, "pending"), 16) for x in a}
+    for size in [3, 0, 8]:
+        chain.random_transfers(size)
+        rec.mine(size)
+
+    # Reorg of depth 3: the last three blocks are replaced; the new ones differ.
+    rpc(
+        "anvil_reorg",
+        3,
+        [
+            [chain.transfer_request(a[1], a[2], 333), 0],
+            [chain.transfer_request(a[3], a[4], 444), 1],
+            [chain.transfer_request(a[5], a[6], 555), 1],
+            [chain.transfer_request(a[7], a[8], 666), 2],
+        ],
+    )
+    rec.sync()
+    chain.nonces = {x: int(rpc("eth_getTransactionCount", x, "pending"), 16) for x in a}
+    for size in [2, 0, 5]:
+        chain.random_transfers(size)
+        rec.mine(size)
+
+    rec.finish()
+    kinds = [e["kind"] for e in rec.events]
+    print(
+        f"recorded {len(rec.events)} events ({kinds.count('commit')} commits, "
+        f"{kinds.count('revert')} reverts), head {max(rec.canonical)}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
