@@ -1,0 +1,101 @@
+//! The registry's error type.
+
+use std::path::PathBuf;
+
+use xxfunc_api::{FunctionId, FunctionName, HashPrefix, ModuleHash};
+
+/// Result alias for registry operations.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the registry. Each variant names what failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The RocksDB directory could not be opened (missing permissions, another
+    /// process holds its lock, incompatible files).
+    #[error("cannot open the registry at {}: {source}", path.display())]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+
+    /// No function has this identity.
+    #[error(
+        "function {id} not found; deploy it with `cargo xxfunc deploy` or list functions with `cargo xxfunc list`"
+    )]
+    FunctionNotFound {
+        /// The identity asked for.
+        id: FunctionId,
+    },
+
+    /// No name is bound with this spelling.
+    #[error("no function is named {name}; deploy it with `cargo xxfunc deploy --name {name}`")]
+    NameNotFound {
+        /// The name asked for.
+        name: FunctionName,
+    },
+
+    /// No known module starts with this prefix.
+    #[error(
+        "no module matches {prefix}; upload it first, or check the hash with `cargo xxfunc list`"
+    )]
+    PrefixNotFound {
+        /// The prefix asked for.
+        prefix: HashPrefix,
+    },
+
+    /// A prefix matches several modules.
+    #[error(
+        "{prefix} is ambiguous: it matches {}; type more hex digits",
+        list(candidates)
+    )]
+    Ambiguous {
+        /// The prefix asked for.
+        prefix: HashPrefix,
+        /// Every matching hash, sorted.
+        candidates: Vec<ModuleHash>,
+    },
+
+    /// A RocksDB read or write failed.
+    #[error("registry {op} failed: {source}")]
+    Db {
+        /// What was attempted, e.g. "write batch", "read names".
+        op: &'static str,
+        /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+
+    /// A stored value or key does not decode: the database was written by an
+    /// incompatible version or damaged.
+    #[error("registry record {key:?} in {table} is unreadable: {reason}")]
+    Corrupt {
+        /// Column family.
+        table: &'static str,
+        /// The key, lossily decoded.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether the error means "no such thing" (function, name or module).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::FunctionNotFound { .. } | Self::NameNotFound { .. } | Self::PrefixNotFound { .. }
+        )
+    }
+}
+
+fn list(candidates: &[ModuleHash]) -> String {
+    candidates
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

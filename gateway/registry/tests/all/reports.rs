@@ -1,0 +1,96 @@
+use alloy_primitives::B256;
+use xxfunc_api::{
+    BlockRef, Counters, EventKind, FunctionId, FunctionReport, InvocationRecord, InvocationStatus,
+    ObservedState, RunnerReport,
+};
+use xxfunc_registry::{Registry, RegistryOptions};
+
+use crate::{hash, name, named};
+
+fn record(id: &FunctionId, n: u64) -> InvocationRecord {
+    InvocationRecord {
+        id: id.clone(),
+        hash: hash("r"),
+        kind: EventKind::Commit,
+        block: BlockRef {
+            number: n,
+            hash: B256::with_last_byte(n as u8),
+        },
+        status: if n % 2 == 0 {
+            InvocationStatus::Ok
+        } else {
+            InvocationStatus::Failed {
+                reason: format!("trap {n}"),
+            }
+        },
+        duration_us: n,
+        stdout: format!("out {n}"),
+        stderr: String::new(),
+        at_ms: n,
+    }
+}
+
+#[test]
+fn reports_show_in_the_view_and_logs_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::open_with(
+        dir.path(),
+        RegistryOptions {
+            logs_per_function: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    reg.bind(&name("r"), hash("r")).unwrap();
+    let id = named("r");
+    let cursor = BlockRef {
+        number: 9,
+        hash: B256::with_last_byte(9),
+    };
+    let mut report = RunnerReport {
+        head: Some(cursor),
+        safe_height: Some(9),
+        functions: vec![FunctionReport {
+            id: id.clone(),
+            hash: hash("r"),
+            observed: ObservedState::Running,
+            cursor: Some(cursor),
+            last_error: Some("trap 9".into()),
+            counters: Counters {
+                invocations: 9,
+                failures: 5,
+                consecutive_failures: 1,
+            },
+        }],
+        invocations: (1..=3).map(|n| record(&id, n)).collect(),
+    };
+    reg.record_report("runner-1", &report).unwrap();
+    let view = reg.function(&id).unwrap();
+    assert_eq!(view.observed, Some(ObservedState::Running));
+    assert_eq!(view.cursor, Some(cursor));
+    assert_eq!(view.last_error.as_deref(), Some("trap 9"));
+    assert_eq!(view.counters.invocations, 9);
+    let blocks = |limit| -> Vec<u64> {
+        reg.logs(&id, limit)
+            .unwrap()
+            .invocations
+            .iter()
+            .map(|r| r.block.number)
+            .collect()
+    };
+    assert_eq!(blocks(10), [1, 2, 3]);
+    assert_eq!(blocks(2), [2, 3]);
+
+    report.invocations = (4..=9).map(|n| record(&id, n)).collect();
+    reg.record_report("runner-1", &report).unwrap();
+    assert_eq!(blocks(100), [5, 6, 7, 8, 9]);
+    report.invocations = (10..=11).map(|n| record(&id, n)).collect();
+    reg.record_report("runner-1", &report).unwrap();
+    assert_eq!(blocks(100), [7, 8, 9, 10, 11]);
+    // Reports are not registry changes.
+    assert_eq!(reg.feed_head(), 1);
+    drop(reg);
+    let reg = Registry::open(dir.path()).unwrap();
+    assert_eq!(reg.logs(&id, 100).unwrap().invocations.len(), 5);
+    assert_eq!(reg.function(&id).unwrap().counters.failures, 5);
+}
