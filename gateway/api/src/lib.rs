@@ -14,11 +14,14 @@
 //! assert!("Erc20".parse::<FunctionName>().is_err());
 //! ```
 
+pub mod client;
 pub mod name;
+pub mod selector;
 pub mod types;
 pub mod validate;
 
 pub use name::{FunctionId, FunctionName, InvalidName};
+pub use selector::{InvalidSelector, Selector};
 pub use types::*;
 pub use validate::{ModuleInfo, ValidationError, validate_module};
-pub use xxfunc_store::ModuleHash;
+pub use xxfunc_store::{HashPrefix, ModuleHash};

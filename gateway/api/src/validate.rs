@@ -70,7 +70,7 @@ pub fn validate_module(bytes: &[u8]) -> Result<ModuleInfo, ValidationError> {
         }
         match &payload {
             Payload::ImportSection(reader) => {
-                for import in reader.clone().into_imports() {
+                for import in reader.clone() {
                     let import = import.map_err(invalid)?;
                     if !ALLOWED_IMPORT_MODULES.contains(&import.module) {
                         return Err(ValidationError::ForbiddenImport {
