@@ -1,1 +1,93 @@
-//! The xxfunc runner core.
+//! The xxfunc runner core: runs WebAssembly functions on chain events, fast,
+//! isolated and exactly once.
+//!
+//! This crate owns the wasmtime engine and its limits, the compiled-module
+//! cache (memory and disk), per-function cursors and invocation records in the
+//! runner's own RocksDB, the chain sources (fixture replay and a JSON-RPC
+//! follower) behind one [`ChainSource`] trait, and the desired-state seam
+//! ([`Registry`]). It never parses users' HTTP requests, never depends on
+//! reth (the ExEx adapter is a thin crate that implements [`ChainSource`]), and
+//! never decides names or versions (the registry does).
+//!
+//! # Core concepts
+//!
+//! - [`WasmEngine`]: **one per process**. A wasmtime `Engine` with the pooling
+//!   allocator, epoch interruption (a ticker thread bounds each invocation's
+//!   wall time), optional fuel and a per-instance memory cap, plus one WASI
+//!   preview-1 `Linker` whose `poll_oneoff` answers sleeps at once on a
+//!   virtual clock.
+//! - [`ModuleCache`]: **one `InstancePre` per module hash**, in memory, and a
+//!   precompiled artifact per hash on disk under
+//!   `artifacts/<engine fingerprint>/`, checksummed, written atomically; a bad
+//!   artifact is discarded and rebuilt, never loaded.
+//! - **One `Store` per invocation**: a fresh instance per event, stdin = the
+//!   event envelope, stdout = output, stderr = log (both capped), clock =
+//!   block timestamp, random seeded from block hash and module hash. See
+//!   [`WasmEngine::invoke`] and [`Outcome`].
+//! - [`Runner`]: functions, cursors and group commit. [`Runner::process`]
+//!   runs a batch of events (functions in parallel on `workers` threads, each
+//!   function in order) and writes every cursor, record and the source
+//!   checkpoint in one synced RocksDB batch. [`Runner::safe_height`] is what
+//!   the node may be told as `FinishedHeight`.
+//! - [`serve`]: the loop a binary runs: a [`ChainSource`] thread, a
+//!   [`Registry`] feed thread, reports, backfill rounds when idle.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use xxfunc_runner::{FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle,
+//!     StopHandle, StoreModules, UntilDone, serve};
+//! use xxfunc_api::{DesiredState, FunctionSpec, StartFrom};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = xxfunc_store::ModuleStore::open("file:///tmp/xxfunc-store")?;
+//! let modules = Arc::new(StoreModules::new(store)?);
+//! let mut runner = Runner::open(RunnerConfig::new("/tmp/xxfunc-runner"), modules)?;
+//! runner.apply(&FunctionSpec {
+//!     id: "hello".parse()?,
+//!     hash: "blake3:0000000000000000000000000000000000000000000000000000000000000000".parse()?,
+//!     desired: DesiredState::Started,
+//!     start: StartFrom::Head,
+//!     start_generation: 1,
+//! })?;
+//! let source = FixtureSource::open("fixtures")?;
+//! let options = ServeOptions { until: UntilDone::SourceEnd, ..ServeOptions::default() };
+//! let runner = serve(runner, Box::new(source), None, StopHandle::new(), StatusHandle::default(), options)?;
+//! for record in runner.outputs(&"hello".parse()?)? {
+//!     println!("{:?} {} {}", record.kind, record.block.number, record.stdout);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod dispatch;
+mod engine;
+mod error;
+mod invoke;
+pub mod metrics;
+mod module_cache;
+mod modules;
+mod registry;
+mod runner;
+mod sandbox;
+mod service;
+mod source;
+mod state_db;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod test_utils;
+
+pub use config::{Limits, RunnerConfig};
+pub use engine::WasmEngine;
+pub use error::{Result, RunnerError};
+pub use invoke::{EventInput, Outcome};
+pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
+pub use modules::{ModuleSource, StoreModules};
+pub use registry::{LocalRegistry, Registry};
+pub use runner::{BatchSummary, Runner};
+pub use service::{ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
+pub use source::{
+    BlockSource, ChainEvent, ChainSource, EventSink, FixtureSource, RpcBlocks, RpcFollower,
+    SinkReceiver, SourceMessage, block_ref,
+};
+pub use state_db::{Checkpoint, FunctionRecord, Position};

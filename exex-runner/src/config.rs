@@ -1,0 +1,81 @@
+//! Runner configuration: invocation limits and scheduling knobs.
+
+use std::{path::PathBuf, time::Duration};
+
+/// Limits applied to every invocation. A breach fails that invocation with a
+/// reason naming the limit; it never affects other functions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall time of one invocation, enforced with epoch interruption (the
+    /// engine's epoch advances every [`Limits::EPOCH_TICK`], so the effective
+    /// limit is this rounded up to the next tick).
+    pub wall_time: Duration,
+    /// Optional fuel (deterministic instruction budget). Fuel costs a few
+    /// percent of guest speed; epochs alone bound time but not determinism.
+    pub fuel: Option<u64>,
+    /// Linear memory of one instance, in bytes.
+    pub memory_bytes: usize,
+    /// Bytes a guest may write to stdout (its output) per invocation.
+    pub stdout_bytes: usize,
+    /// Bytes a guest may write to stderr (its log) per invocation.
+    pub stderr_bytes: usize,
+}
+
+impl Limits {
+    /// How often the epoch ticker advances the engine's epoch.
+    pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            wall_time: Duration::from_secs(1),
+            fuel: None,
+            memory_bytes: 64 << 20,
+            stdout_bytes: 1 << 20,
+            stderr_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Everything needed to open a [`Runner`](crate::Runner).
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// Directory of the runner's own state: `db/` (cursors and outcomes) and
+    /// `artifacts/` (precompiled modules).
+    pub data_dir: PathBuf,
+    /// Invocation limits.
+    pub limits: Limits,
+    /// Functions run in parallel on at most this many threads (each function
+    /// still strictly in order).
+    pub workers: usize,
+    /// Consecutive failed invocations after which a function is quarantined.
+    pub quarantine_after: u64,
+    /// Most events committed in one synced batch (group commit).
+    pub max_batch_events: usize,
+    /// Most past blocks a lagging (backfilling) function is given per round,
+    /// so one backfill never stalls the functions at the head for long.
+    pub catch_up_per_round: u64,
+    /// Invocation records kept per function (older ones are pruned in the
+    /// same batch that adds new ones).
+    pub keep_records: u64,
+    /// How many recent canonical blocks the runner keeps in memory to serve
+    /// backfill without asking the chain source.
+    pub block_window: usize,
+}
+
+impl RunnerConfig {
+    /// Defaults for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            quarantine_after: 5,
+            max_batch_events: 64,
+            catch_up_per_round: 256,
+            keep_records: 100_000,
+            block_window: 1024,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The runner's main loop: a chain source thread, a registry feed thread, and
+//! the control thread that owns the [`Runner`] and group-commits events.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded, select, unbounded};
+use parking_lot::RwLock;
+use xxfunc_api::{FeedEntry, RunnerReport};
+
+use crate::{
+    error::{Result, RunnerError},
+    registry::Registry,
+    runner::Runner,
+    source::{ChainSource, EventSink, SourceMessage},
+};
+
+/// How the loop ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UntilDone {
+    /// Run until [`StopHandle::stop`] (a node follower, `dev`).
+    #[default]
+    Stopped,
+    /// Also return once the source is exhausted and every function has
+    /// caught up (fixture replay, `cargo xxfunc test`).
+    SourceEnd,
+}
+
+/// Options of [`serve`].
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// When to return.
+    pub until: UntilDone,
+    /// How often the registry gets a report.
+    pub report_every: Duration,
+    /// How long the loop waits for an event before a backfill round.
+    pub idle: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            until: UntilDone::Stopped,
+            report_every: Duration::from_secs(1),
+            idle: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Stops a running [`serve`] loop (after its current batch).
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// A new, unset handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the loop to return.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether stop was asked.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The latest [`RunnerReport`] (without invocation records), refreshed after
+/// every batch, for embedders (`/metrics`, `cargo xxfunc dev` status).
+#[derive(Clone, Debug)]
+pub struct StatusHandle(Arc<RwLock<RunnerReport>>);
+
+impl Default for StatusHandle {
+    fn default() -> Self {
+        Self(Arc::new(RwLock::new(RunnerReport {
+            head: None,
+            safe_height: None,
+            functions: Vec::new(),
+            invocations: Vec::new(),
+        })))
+    }
+}
+
+impl StatusHandle {
+    /// The latest report.
+    pub fn get(&self) -> RunnerReport {
+        self.0.read().clone()
+    }
+
+    fn set(&self, report: RunnerReport) {
+        *self.0.write() = report;
+    }
+}
+
+enum Control {
+    Entry(FeedEntry),
+}
+
+/// Runs `runner` on `source`, following `registry` (when given) for desired
+/// state, until `stop` (or the end of the source, per `options.until`).
+/// Returns the runner so an embedder can read outputs afterwards.
+///
+/// # Errors
+/// The first fatal error: the source failed for good, the registry snapshot
+/// could not be read, or the runner's database failed.
+pub fn serve(
+    mut runner: Runner,
+    source: Box<dyn ChainSource>,
+    registry: Option<Arc<dyn Registry>>,
+    stop: StopHandle,
+    status: StatusHandle,
+    options: ServeOptions,
+) -> Result<Runner> {
+    tracing::info!(source = %source.describe(), checkpoint = ?runner.checkpoint(), "runner starting");
+    runner.set_block_source(source.blocks());
+    let closed = Arc::new(AtomicBool::new(false));
+    let (event_tx, event_rx) = bounded(4096);
+    let sink = EventSink::new(event_tx, closed.clone());
+    let resume = runner.checkpoint();
+    let source_thread = std::thread::Builder::new()
+        .name("xxfunc-source".into())
+        .spawn(move || source.run(resume, sink))
+        .expect("spawning the chain source thread");
+
+    let (control_tx, control_rx) = unbounded();
+    let mut feed_thread: Option<JoinHandle<()>> = None;
+    if let Some(registry) = &registry {
+        let snapshot = registry.snapshot()?;
+        runner.sync_snapshot(&snapshot)?;
+        let registry = registry.clone();
+        let closed = closed.clone();
+        let mut after = snapshot.seq;
+        feed_thread = Some(
+            std::thread::Builder::new()
+                .name("xxfunc-feed".into())
+                .spawn(move || {
+                    while !closed.load(Ordering::Relaxed) {
+                        match registry.wait_changes(after, Duration::from_millis(250)) {
+                            Ok(page) => {
+                                for entry in page.entries {
+                                    after = entry.seq;
+                                    if control_tx.send(Control::Entry(entry)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!("following the registry feed: {e}");
+                                std::thread::sleep(Duration::from_millis(500));
+                            }
+                        }
+                    }
+                })
+                .expect("spawning the registry feed thread"),
+        );
+    }
+
+    let result = event_loop(
+        &mut runner,
+        &event_rx,
+        &control_rx,
+        registry.as_deref(),
+        &stop,
+        &status,
+        &options,
+    );
+    closed.store(true, Ordering::Relaxed);
+    drop(event_rx);
+    if let Some(t) = feed_thread {
+        let _ = t.join();
+    }
+    let source_result = source_thread
+        .join()
+        .unwrap_or_else(|_| Err(RunnerError::Source("the chain source panicked".into())));
+    if let Some(registry) = &registry {
+        let _ = registry.report(&runner.take_report());
+    }
+    status.set(runner.report());
+    result?;
+    match source_result {
+        Ok(()) | Err(RunnerError::Stopped) => Ok(runner),
+        Err(e) => Err(e),
+    }
+}
+
+fn event_loop(
+    runner: &mut Runner,
+    events: &Receiver<SourceMessage>,
+    control: &Receiver<Control>,
+    registry: Option<&dyn Registry>,
+    stop: &StopHandle,
+    status: &StatusHandle,
+    options: &ServeOptions,
+) -> Result<()> {
+    let mut source_ended = false;
+    let mut last_report = Instant::now();
+    let max = runner.config().max_batch_events.max(1);
+    status.set(runner.report());
+    while !stop.is_stopped() {
+        let mut batch = Vec::new();
+        let mut idle = false;
+        select! {
+            recv(control) -> msg => {
+                if let Ok(Control::Entry(entry)) = msg {
+                    runner.apply_feed_entry(&entry)?;
+                }
+            }
+            recv(events) -> msg => match msg {
+                Ok(SourceMessage::Event(ev)) => batch.push(ev),
+                Ok(SourceMessage::End) => source_ended = true,
+                Err(_) => source_ended = true,
+            },
+            default(options.idle) => idle = true,
+        }
+        while !batch.is_empty() && batch.len() < max {
+            match events.try_recv() {
+                Ok(SourceMessage::Event(ev)) => batch.push(ev),
+                Ok(SourceMessage::End) => {
+                    source_ended = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            runner.process(&batch)?;
+        }
+        if idle || source_ended {
+            let summary = runner.catch_up()?;
+            if source_ended && summary.invocations == 0 && options.until == UntilDone::SourceEnd {
+                // Drain control messages that raced the end, then finish.
+                match control.recv_timeout(Duration::from_millis(1)) {
+                    Ok(Control::Entry(entry)) => runner.apply_feed_entry(&entry)?,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                        status.set(runner.report());
+                        return Ok(());
+                    }
+                }
+            }
+            if source_ended && options.until == UntilDone::Stopped {
+                std::thread::sleep(options.idle);
+            }
+        }
+        status.set(runner.report());
+        if let Some(registry) = registry
+            && last_report.elapsed() >= options.report_every
+        {
+            last_report = Instant::now();
+            if let Err(e) = registry.report(&runner.take_report()) {
+                tracing::warn!("reporting to the registry: {e}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The module cache: memory hit, disk hit, miss, stale fingerprint, corrupt
+//! or truncated artifact, wrong bytes, unlinkable module.
+
+use std::sync::Arc;
+
+use xxfunc_runner::{Limits, LoadedFrom, ModuleCache, RunnerError, WasmEngine};
+use xxfunc_store::ModuleHash;
+
+use crate::chain::{self, wasm};
+
+fn cache(dir: &std::path::Path, limits: Limits) -> ModuleCache {
+    ModuleCache::new(
+        Arc::new(WasmEngine::new(limits, 2).expect("engine")),
+        Some(dir),
+    )
+}
+
+#[test]
+fn memory_then_disk_then_recompile_on_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = wasm(chain::ECHO_MAGIC);
+    let hash = ModuleHash::of(&bytes);
+    let fetch = || Ok(bytes.clone());
+
+    let first = cache(dir.path(), Limits::default());
+    assert_eq!(first.load(&hash, fetch).unwrap().1, LoadedFrom::Compiled);
+    assert_eq!(
+        first
+            .load(&hash, || panic!("memory hit must not fetch"))
+            .unwrap()
+            .1,
+        LoadedFrom::Memory
+    );
+    let path = first.artifact_path(&hash).unwrap();
+    assert!(path.is_file());
+
+    // A restarted runner loads the artifact without fetching or compiling.
+    let second = cache(dir.path(), Limits::default());
+    assert_eq!(
+        second
+            .load(&hash, || panic!("disk hit must not fetch"))
+            .unwrap()
+            .1,
+        LoadedFrom::Disk
+    );
+
+    // Flip one payload byte: detected, discarded, rebuilt.
+    let mut file = std::fs::read(&path).unwrap();
+    let last = file.len() - 1;
+    file[last] ^= 0xff;
+    std::fs::write(&path, &file).unwrap();
+    let third = cache(dir.path(), Limits::default());
+    assert_eq!(third.load(&hash, fetch).unwrap().1, LoadedFrom::Compiled);
+    assert_eq!(third.stats().discarded, 1);
+
+    // Truncate it: same.
+    let file = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &file[..file.len() / 2]).unwrap();
+    let fourth = cache(dir.path(), Limits::default());
+    assert_eq!(fourth.load(&hash, fetch).unwrap().1, LoadedFrom::Compiled);
+    assert_eq!(fourth.stats().discarded, 1);
+    let fifth = cache(dir.path(), Limits::default());
+    assert_eq!(
+        fifth
+            .load(&hash, || panic!("rebuilt artifact is whole"))
+            .unwrap()
+            .1,
+        LoadedFrom::Disk
+    );
+}
+
+#[test]
+fn a_different_engine_never_loads_a_stale_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = wasm(chain::ECHO_MAGIC);
+    let hash = ModuleHash::of(&bytes);
+    let plain = cache(dir.path(), Limits::default());
+    plain.load(&hash, || Ok(bytes.clone())).unwrap();
+    let fueled = cache(
+        dir.path(),
+        Limits {
+            fuel: Some(1_000_000),
+            ..Limits::default()
+        },
+    );
+    assert_ne!(plain.artifact_path(&hash), fueled.artifact_path(&hash));
+    assert_eq!(
+        fueled.load(&hash, || Ok(bytes.clone())).unwrap().1,
+        LoadedFrom::Compiled
+    );
+
+    // Even an artifact of the other engine copied under this engine's key
+    // (valid checksum, wrong engine) is refused by wasmtime and rebuilt.
+    let foreign = std::fs::read(fueled.artifact_path(&hash).unwrap()).unwrap();
+    std::fs::write(plain.artifact_path(&hash).unwrap(), foreign).unwrap();
+    let again = cache(dir.path(), Limits::default());
+    assert_eq!(
+        again.load(&hash, || Ok(bytes.clone())).unwrap().1,
+        LoadedFrom::Compiled
+    );
+    assert_eq!(again.stats().discarded, 1);
+}
+
+#[test]
+fn wrong_bytes_and_unlinkable_modules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cache(dir.path(), Limits::default());
+    let good = wasm(chain::ECHO_MAGIC);
+    let other = wasm(chain::LOOP);
+    let err = c
+        .load(&ModuleHash::of(&good), || Ok(other.clone()))
+        .unwrap_err();
+    assert!(
+        matches!(err, RunnerError::ModuleHashMismatch { .. }),
+        "{err}"
+    );
+
+    let bad = wasm(chain::BAD_IMPORT);
+    let err = c
+        .load(&ModuleHash::of(&bad), || Ok(bad.clone()))
+        .unwrap_err();
+    assert!(matches!(err, RunnerError::ModuleLoad { .. }), "{err}");
+    assert!(err.to_string().contains("env"), "{err}");
+
+    let garbage = b"\0asm not really".to_vec();
+    let err = c
+        .load(&ModuleHash::of(&garbage), || Ok(garbage.clone()))
+        .unwrap_err();
+    assert!(matches!(err, RunnerError::ModuleLoad { .. }), "{err}");
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the runner, one module per topic.
+
+mod cache;
+mod chain;
+mod exactly_once;
+mod isolation;
+mod kill9;
+mod ordering;
+mod registry;
+mod replay;
+mod rpc_follower;
+mod sandbox;

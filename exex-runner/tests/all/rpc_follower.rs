@@ -1,0 +1,258 @@
+//! The JSON-RPC follower against a real anvil node: commits as blocks are
+//! mined, and for `anvil_reorg` at depths 1 to 5 while following, exactly the
+//! reverts (newest first) then the commits (oldest first).
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::B256;
+use serde_json::{Value, json};
+use xxfunc_abi::EventKind;
+use xxfunc_runner::{ChainSource, Checkpoint, EventSink, RpcFollower, SinkReceiver, SourceMessage};
+
+const ANVIL: &str =
+    "/root/.cache/xxfunc-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const OTHER_ACCOUNT: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/// An anvil on a free loopback port, killed on drop.
+pub struct Anvil {
+    child: Child,
+    pub url: String,
+}
+
+impl Anvil {
+    /// Starts anvil, or `None` (with a message) when it is not installed.
+    pub fn start() -> Option<Self> {
+        let bin = std::env::var_os("XXFUNC_ANVIL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(ANVIL));
+        if !bin.is_file() {
+            eprintln!("skipping: anvil not found at {}", bin.display());
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning anvil");
+        let anvil = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while anvil.try_call("eth_chainId", json!([])).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "anvil did not come up on {}",
+                anvil.url
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(anvil)
+    }
+
+    fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let addr = self.url.trim_start_matches("http://");
+        let mut conn = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        write!(
+            conn,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("no HTTP body")?;
+        let reply: Value = serde_json::from_slice(&raw[split + 4..]).map_err(|e| e.to_string())?;
+        if let Some(err) = reply.get("error") {
+            return Err(err.to_string());
+        }
+        reply
+            .get("result")
+            .cloned()
+            .ok_or_else(|| "no result".into())
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        self.try_call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+    }
+
+    pub fn hash_at(&self, n: u64) -> B256 {
+        self.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))["hash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn head(&self) -> u64 {
+        u64::from_str_radix(
+            self.call("eth_blockNumber", json!([]))
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap()
+    }
+
+    /// One block with a value transfer (automine).
+    pub fn send_transfer(&self) {
+        self.call(
+            "eth_sendTransaction",
+            json!([{"from": DEV_ACCOUNT, "to": OTHER_ACCOUNT, "value": "0x1"}]),
+        );
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (kind, number, hash) of the next `n` events, failing after 30 s.
+fn take(rx: &SinkReceiver, n: usize) -> Vec<(EventKind, u64, B256)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} events arrived: {out:?}",
+            out.len()
+        );
+        if let Some(SourceMessage::Event(ev)) = rx.recv_timeout(Duration::from_millis(100)) {
+            out.push((ev.kind, ev.block.number, ev.block.hash));
+        }
+    }
+    out
+}
+
+#[test]
+fn follows_anvil_through_reorgs_of_depth_1_to_5() {
+    let Some(anvil) = Anvil::start() else { return };
+    let follower = RpcFollower::connect(&anvil.url)
+        .unwrap()
+        .poll_interval(Duration::from_millis(20));
+    assert_eq!(follower.chain_id(), 31337);
+    let (sink, rx) = EventSink::channel(1024);
+    let thread = std::thread::spawn(move || Box::new(follower).run(Checkpoint::default(), sink));
+
+    // The follower starts after the current head (block 0).
+    for _ in 0..3 {
+        anvil.send_transfer();
+    }
+    anvil.call("anvil_mine", json!([7]));
+    let commits = take(&rx, 10);
+    let expected: Vec<_> = (1..=10)
+        .map(|n| (EventKind::Commit, n, anvil.hash_at(n)))
+        .collect();
+    assert_eq!(commits, expected);
+
+    let mut last_seq_check = 10;
+    for depth in 1..=5u64 {
+        let head = anvil.head();
+        let old: Vec<B256> = (head - depth + 1..=head)
+            .map(|n| anvil.hash_at(n))
+            .collect();
+        anvil.call(
+            "anvil_reorg",
+            json!([depth, [[{"from": DEV_ACCOUNT, "to": OTHER_ACCOUNT, "value": format!("{:#x}", depth + 100)}, 0]]]),
+        );
+        assert_eq!(anvil.head(), head, "anvil_reorg keeps the height");
+        let got = take(&rx, 2 * depth as usize);
+        let mut want: Vec<_> = (head - depth + 1..=head)
+            .rev()
+            .zip(old.iter().rev())
+            .map(|(n, h)| (EventKind::Revert, n, *h))
+            .collect();
+        want.extend((head - depth + 1..=head).map(|n| (EventKind::Commit, n, anvil.hash_at(n))));
+        assert_eq!(got, want, "reorg of depth {depth} at head {head}");
+        for (n, h) in (head - depth + 1..=head).zip(&old) {
+            assert_ne!(anvil.hash_at(n), *h, "block {n} was replaced");
+        }
+        // Then the chain goes on: exactly one commit, nothing repeated.
+        anvil.send_transfer();
+        let next = take(&rx, 1);
+        assert_eq!(
+            next,
+            vec![(EventKind::Commit, head + 1, anvil.hash_at(head + 1))]
+        );
+        last_seq_check += 2 * depth + 1;
+    }
+    assert_eq!(last_seq_check, 10 + 30 + 5);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_none(),
+        "no stray events"
+    );
+    drop(rx);
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn resumes_from_a_checkpoint_and_serves_blocks_for_backfill() {
+    let Some(anvil) = Anvil::start() else { return };
+    anvil.send_transfer();
+    anvil.call("anvil_mine", json!([4]));
+    let follower = RpcFollower::connect(&anvil.url)
+        .unwrap()
+        .poll_interval(Duration::from_millis(20));
+    let blocks = follower.block_source();
+    let b3 = xxfunc_runner::BlockSource::block(&blocks, 3)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b3.hash, anvil.hash_at(3));
+    let b1 = xxfunc_runner::BlockSource::block(&blocks, 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b1.transactions.len(), 1);
+    assert_eq!(b1.receipts.len(), 1);
+    assert!(
+        xxfunc_runner::BlockSource::block(&blocks, 99)
+            .unwrap()
+            .is_none()
+    );
+
+    // Resume after block 3 (seq 7): the next event is block 4 with seq 8.
+    let (sink, rx) = EventSink::channel(64);
+    let resume = Checkpoint {
+        seq: 7,
+        tip: Some(xxfunc_runner::block_ref(&b3)),
+    };
+    let thread = std::thread::spawn(move || Box::new(follower).run(resume, sink));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        assert!(Instant::now() < deadline);
+        if let Some(SourceMessage::Event(ev)) = rx.recv_timeout(Duration::from_millis(100)) {
+            break ev;
+        }
+    };
+    assert_eq!((first.seq, first.block.number), (8, 4));
+    drop(rx);
+    thread.join().unwrap().unwrap();
+}
