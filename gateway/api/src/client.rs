@@ -177,6 +177,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(64)
+            // Shorter than the gateway's keep-alive (75 s), so the server
+            // never closes a connection the client is about to reuse.
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| invalid(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self {

@@ -1,0 +1,162 @@
+//! [`ApiError`]: every way a request can fail, and the one place that maps
+//! each to an HTTP status and a stable error code.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use xxfunc_api::{
+    ErrorBody, ErrorDetail, InvalidName, InvalidSelector, ModuleHash, ValidationError, codes,
+};
+use xxfunc_registry::RegistryError;
+use xxfunc_store::StoreError;
+
+/// Result alias for request handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything a request can fail with. Rendered as `{"error":{"code","message"}}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No bearer token on a mutating request.
+    #[error(
+        "this request changes state and needs `Authorization: Bearer <token>`; pass --token or set XXFUNC_TOKEN"
+    )]
+    Unauthorized,
+    /// A bearer token that does not match.
+    #[error("the bearer token is wrong; check --token / XXFUNC_TOKEN against the gateway's token")]
+    Forbidden,
+    /// A malformed body or parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Not a valid function name.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
+    /// Neither a name nor a hash.
+    #[error(transparent)]
+    InvalidSelector(#[from] InvalidSelector),
+    /// The module failed validation; nothing was stored.
+    #[error("module rejected, nothing was stored: {0}")]
+    InvalidModule(#[from] ValidationError),
+    /// Wrong `Content-Type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Body larger than the route's limit.
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No such route.
+    #[error("no route {method} {path}; see GET /v1/openapi.json for the API")]
+    NoRoute {
+        /// Request method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// A module the request refers to is not in the store.
+    #[error(
+        "module {0} is not stored; upload it first with `cargo xxfunc deploy` or POST /v1/modules"
+    )]
+    ModuleNotFound(ModuleHash),
+    /// A registry failure.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A module store failure.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A worker thread failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Status and stable code.
+    fn status_code_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, codes::UNAUTHORIZED),
+            Self::Forbidden => (S::FORBIDDEN, codes::FORBIDDEN),
+            Self::BadRequest(_) => (S::BAD_REQUEST, codes::BAD_REQUEST),
+            Self::InvalidName(_) => (S::BAD_REQUEST, codes::INVALID_NAME),
+            Self::InvalidSelector(_) => (S::BAD_REQUEST, codes::INVALID_NAME),
+            Self::InvalidModule(_) => (S::UNPROCESSABLE_ENTITY, codes::INVALID_MODULE),
+            Self::UnsupportedMediaType(_) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE)
+            }
+            Self::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+            Self::NoRoute { .. } | Self::ModuleNotFound(_) => (S::NOT_FOUND, codes::NOT_FOUND),
+            Self::Registry(e) => match e {
+                RegistryError::FunctionNotFound { .. }
+                | RegistryError::NameNotFound { .. }
+                | RegistryError::PrefixNotFound { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
+                RegistryError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
+                _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+            },
+            Self::Store(e) => match e {
+                StoreError::NotFound { .. } | StoreError::PrefixNotFound { .. } => {
+                    (S::NOT_FOUND, codes::NOT_FOUND)
+                }
+                StoreError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                StoreError::InvalidHash { .. } => (S::BAD_REQUEST, codes::INVALID_HASH),
+                StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+                StoreError::Corrupt { .. } => (S::INTERNAL_SERVER_ERROR, codes::CORRUPT),
+                StoreError::Input { .. } => (S::BAD_REQUEST, codes::BAD_REQUEST),
+                StoreError::Backend { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
+                _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+            },
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        }
+    }
+
+    fn candidates(&self) -> Vec<ModuleHash> {
+        match self {
+            Self::Registry(RegistryError::Ambiguous { candidates, .. })
+            | Self::Store(StoreError::Ambiguous { candidates, .. }) => candidates.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Store(StoreError::Backend { .. }) => {
+                format!(
+                    "{self}; the module store is unreachable or failing, check the --store backend and retry"
+                )
+            }
+            Self::Store(StoreError::Corrupt { .. }) => {
+                format!("{self}; re-upload the module to repair the store")
+            }
+            Self::Store(StoreError::PrefixNotFound { .. } | StoreError::NotFound { .. }) => {
+                format!("{self}; upload it first with `cargo xxfunc deploy` or POST /v1/modules")
+            }
+            Self::Store(StoreError::Ambiguous { .. }) => format!("{self}; type more hex digits"),
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_code_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_code_and_code();
+        if status.is_server_error() {
+            tracing::warn!(code, error = %self, "request failed");
+        }
+        HttpResponse::build(status).json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: self.message(),
+                candidates: self.candidates(),
+            },
+        })
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(format!("a worker thread failed: {e}"))
+    }
+}
