@@ -79,3 +79,58 @@ fn fixture_source_reads_envelopes_in_order() {
     let err = FixtureSource::open(empty.path()).unwrap_err().to_string();
     assert!(err.contains("0001-commit-1.bin"), "{err}");
 }
+
+#[test]
+fn recorded_fixtures_through_hello_and_erc20_transfers_equal_the_goldens() {
+    let fixtures = xxfunc_guest_modules::fixtures_dir();
+    let golden = fixtures.join("golden");
+    if !golden.is_dir() {
+        eprintln!("skipping: no fixtures/golden recorded yet");
+        return;
+    }
+    let source = FixtureSource::open(&fixtures).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(fixtures.join("events"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut h = xxfunc_runner::test_utils::Harness::with_config(|c| c.workers = 2).unwrap();
+    let modules = ["hello", "erc20-transfers"];
+    let ids: Vec<_> = modules
+        .iter()
+        .map(|m| {
+            h.start(
+                m,
+                &xxfunc_guest_modules::module_bytes(m),
+                xxfunc_api::StartFrom::Head,
+            )
+            .unwrap()
+        })
+        .collect();
+    for chunk in source.events().chunks(8) {
+        h.runner_mut().process(chunk).unwrap();
+    }
+    for (module, id) in modules.iter().zip(&ids) {
+        let records = h.records(id);
+        assert_eq!(
+            records.len(),
+            names.len(),
+            "{module}: one invocation per event"
+        );
+        for (record, name) in records.iter().zip(&names) {
+            assert_eq!(
+                record.status,
+                xxfunc_api::InvocationStatus::Ok,
+                "{module} on {name}"
+            );
+            let want = std::fs::read(golden.join(module).join(format!("{name}.out"))).unwrap();
+            assert_eq!(
+                record.stdout,
+                String::from_utf8_lossy(&want),
+                "{module} on {name}"
+            );
+        }
+    }
+}
