@@ -1,130 +1,372 @@
-//! The `xxfunc` ExEx: consumes the node's chain notifications and reports finished heights.
+//! The `xxfunc` ExEx: translates the node's chain notifications into the runner core's
+//! commit and revert events, resumes from the functions' cursors, and reports the core's
+//! safe height back to the node as `FinishedHeight`.
 
-use alloy_consensus::TxReceipt;
-use alloy_eips::{BlockNumHash, eip2718::Encodable2718};
-use alloy_rlp::Encodable;
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use alloy_eips::BlockNumHash;
+use alloy_primitives::B256;
 use eyre::WrapErr;
 use futures::TryStreamExt;
 use reth_ethereum::{
-    EthPrimitives, Receipt,
+    EthPrimitives,
     chainspec::EthChainSpec,
-    exex::{ExExContext, ExExEvent, ExExHead, ExExNotification},
+    exex::{ExExContext, ExExHead, ExExNotification},
     node::api::{FullNodeComponents, NodeTypes},
-    primitives::RecoveredBlock,
     provider::{BlockHashReader, Chain},
 };
-use tracing::info;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+use xxfunc_api::{
+    FeedPage, FeedSnapshot, InvocationRecord, InvocationStatus, ObservedState, RunnerReport,
+};
+use xxfunc_runner::{
+    BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, Position, Registry, Runner,
+    ServeOptions, StatusHandle, StopHandle, metrics, serve,
+};
+
+use crate::{
+    args::RunnerArgs,
+    block::{ProviderBlocks, chain_block},
+};
 
 /// Name the ExEx is installed under (reth keys its WAL position and metrics by it).
 pub(crate) const NAME: &str = "xxfunc";
 
-/// Log target of everything this ExEx prints.
+/// Log target of the ExEx's own lines; function outputs go to `xxfunc::output`.
 const TARGET: &str = "xxfunc::exex";
 
-/// Flags the ExEx adds to reth's `node` command.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct ExExArgs {
-    /// Deliver notifications for every block after BLOCK (a canonical block in the node's
-    /// database). Blocks between BLOCK and the node's head are replayed from the ExEx
-    /// write-ahead log or re-executed from history (backfill). Without it, notifications
-    /// start with the first block the node commits after launch.
-    #[arg(long = "xxfunc.resume-after", value_name = "BLOCK")]
-    pub(crate) resume_after: Option<u64>,
+/// Events buffered between the node's notification stream and the runner.
+const QUEUE: usize = 1024;
+
+/// How often the safe height is re-read while no notification arrives.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The runner, opened while the node launches (so a bad flag stops the launch).
+pub(crate) struct Prepared {
+    runner: Runner,
+    registry: Option<Arc<dyn Registry>>,
+    status: StatusHandle,
 }
 
-/// Whether a chain segment is being applied or undone.
-#[derive(Debug, Clone, Copy)]
-enum Direction {
-    Commit,
-    Revert,
+/// Opens the runner from the flags (its state defaults to `<datadir>/xxfunc`) and its
+/// metrics endpoint. The core blocks on its own runtimes, so this runs on a blocking thread.
+pub(crate) async fn prepare(args: RunnerArgs, node_datadir: PathBuf) -> eyre::Result<Prepared> {
+    tokio::task::spawn_blocking(move || {
+        let (runner, registry) = args.open(node_datadir.join("xxfunc"))?;
+        let status = StatusHandle::default();
+        if let Some(addr) = args.metrics_addr {
+            let (bound, _thread) = metrics::serve_metrics(addr, status.clone())
+                .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
+            info!(target: TARGET, "runner metrics on http://{bound}/metrics");
+        }
+        Ok(Prepared {
+            runner,
+            registry,
+            status,
+        })
+    })
+    .await
+    .wrap_err("opening the runner")?
 }
 
-/// Runs the ExEx for as long as the node delivers notifications.
-///
-/// Never returns `Ok`: reth treats a finished ExEx as fatal, so the only way out is an error
-/// (a failed stream, a closed event channel, or the stream ending with the node).
-pub(crate) async fn run<Node>(mut ctx: ExExContext<Node>, args: ExExArgs) -> eyre::Result<()>
+/// Runs the ExEx. Returns only when the node closes the notification stream (an error, as
+/// reth requires); a failed runner is logged and holds `FinishedHeight` where it was, so the
+/// node keeps the blocks for the next start.
+pub(crate) async fn run<Node>(mut ctx: ExExContext<Node>, prepared: Prepared) -> eyre::Result<()>
 where
     Node: FullNodeComponents<Types: NodeTypes<Primitives = EthPrimitives>>,
 {
-    if let Some(number) = args.resume_after {
-        let hash = ctx
-            .provider()
-            .block_hash(number)
-            .wrap_err_with(|| format!("reading the hash of resume block {number}"))?
-            .ok_or_else(|| eyre::eyre!("resume block {number} is not in the node's database"))?;
-        info!(target: TARGET, number, %hash, "resuming notifications after block");
-        ctx.set_notifications_with_head(ExExHead::new(BlockNumHash::new(number, hash)));
-    }
+    let Prepared {
+        runner,
+        registry,
+        status,
+    } = prepared;
     let chain_id = ctx.config.chain.chain().id();
+
+    // Nothing below may fail before the runner is handed to its thread: dropping it here
+    // would drop its private tokio runtimes inside the node's.
+    let resume = resume_head(&runner, ctx.provider()).unwrap_or_else(|e| {
+        warn!(target: TARGET, "reading the functions' resume point, starting at the node head: {e:#}");
+        None
+    });
+    let head = match resume {
+        Some(head) => {
+            info!(target: TARGET, number = head.number, hash = %head.hash, "resuming after the lowest function cursor");
+            ctx.set_notifications_with_head(ExExHead::new(head));
+            head
+        }
+        None => ctx.head,
+    };
     info!(target: TARGET, chain_id, node_head = ?ctx.head, "ExEx started");
 
-    while let Some(notification) = ctx.notifications.try_next().await? {
-        match &notification {
-            ExExNotification::ChainCommitted { new } => log_chain(Direction::Commit, new),
-            ExExNotification::ChainReorged { old, new } => {
-                info!(target: TARGET, old = ?old.range(), new = ?new.range(), "reorg");
-                log_chain(Direction::Revert, old);
-                log_chain(Direction::Commit, new);
+    let (events, queue) = mpsc::channel(QUEUE);
+    let source = ExExSource {
+        queue,
+        runtime: tokio::runtime::Handle::current(),
+        blocks: Arc::new(ProviderBlocks::new(ctx.provider().clone(), chain_id)),
+    };
+    let registry = registry.map(|inner| Arc::new(OutputLog(inner)) as Arc<dyn Registry>);
+    let stop = StopHandle::new();
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    let (done_tx, mut done) = oneshot::channel();
+    {
+        let (stop, status) = (stop.clone(), status.clone());
+        std::thread::Builder::new()
+            .name("xxfunc-runner".into())
+            .spawn(move || {
+                let result = serve(
+                    runner,
+                    Box::new(source),
+                    registry,
+                    stop,
+                    status,
+                    ServeOptions::default(),
+                );
+                let _ = done_tx.send(result.map(|_| ()));
+            })
+            .expect("spawning the runner thread");
+    }
+
+    let mut finished = Finished::new(head);
+    let mut failed: Option<String> = None;
+    let mut tick = tokio::time::interval(TICK);
+    let mut complaints = 0u64;
+    loop {
+        tokio::select! {
+            next = ctx.notifications.try_next() => match next {
+                Ok(Some(notification)) => {
+                    for event in translate(chain_id, &notification) {
+                        finished.delivered(&event);
+                        if failed.is_none() && events.send(event).await.is_err() {
+                            // The runner's loop has ended: its result says why.
+                            failed = Some(stopped_reason((&mut done).await));
+                        }
+                    }
+                }
+                Ok(None) => return Err(eyre::eyre!("the node closed the ExEx notification stream")),
+                Err(e) => {
+                    error!(target: TARGET, "ExEx notification stream: {e:#}");
+                    tokio::time::sleep(TICK).await;
+                }
+            },
+            result = &mut done, if failed.is_none() => failed = Some(stopped_reason(result)),
+            _ = tick.tick() => {}
+        }
+        if let Some(reason) = &failed {
+            // Keep the node running; the held FinishedHeight keeps the WAL for a restart.
+            if complaints % 60 == 0 {
+                error!(target: TARGET, held_at = ?finished.sent, "xxfunc runner failed, restart the node to resume: {reason}");
             }
-            ExExNotification::ChainReverted { old } => log_chain(Direction::Revert, old),
+            complaints += 1;
+            continue;
         }
-        if let Some(committed) = notification.committed_chain() {
-            let tip = committed.tip().num_hash();
-            ctx.events
-                .send(ExExEvent::FinishedHeight(tip))
+        let safe = status.get().safe_height;
+        if let Some(num_hash) = finished.next(safe, ctx.provider()) {
+            ctx.send_finished_height(num_hash)
                 .wrap_err("sending FinishedHeight to the node")?;
-            info!(target: TARGET, number = tip.number, hash = %tip.hash, "finished height");
+            tracing::debug!(target: TARGET, number = num_hash.number, "finished height");
         }
     }
-    // The stream only ends when the node drops the ExEx manager; reth treats a finished
-    // ExEx as fatal either way, so say why.
-    Err(eyre::eyre!("the node closed the ExEx notification stream"))
 }
 
-/// Logs each block of `chain`: oldest first when committing, newest first when reverting.
-fn log_chain(direction: Direction, chain: &Chain) {
-    let mut blocks: Vec<_> = chain.blocks_and_receipts().collect();
-    if matches!(direction, Direction::Revert) {
+/// Why the runner's loop ended, from what its thread sent.
+fn stopped_reason(result: Result<xxfunc_runner::Result<()>, oneshot::error::RecvError>) -> String {
+    match result {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(())) => "the runner stopped".into(),
+        Err(_) => "the runner thread panicked".into(),
+    }
+}
+
+/// The runner's events for one notification: reverts of the old chain newest first, then
+/// commits of the new chain oldest first.
+fn translate(chain_id: u64, notification: &ExExNotification) -> Vec<ChainEvent> {
+    let mut out = Vec::new();
+    if let Some(old) = notification.reverted_chain() {
+        let mut blocks: Vec<_> = old.blocks_and_receipts().collect();
         blocks.reverse();
+        out.extend(
+            blocks
+                .into_iter()
+                .map(|(b, r)| ChainEvent::revert(0, chain_block(chain_id, b, r))),
+        );
     }
-    for (block, receipts) in blocks {
-        log_block(direction, block, receipts);
+    if let Some(new) = notification.committed_chain() {
+        out.extend(
+            new.blocks_and_receipts()
+                .map(|(b, r)| ChainEvent::commit(0, chain_block(chain_id, b, r))),
+        );
     }
-}
-
-/// Logs one block with the sizes of its consensus encodings (header RLP, EIP-2718
-/// transactions, EIP-2718 receipts with bloom).
-fn log_block(
-    direction: Direction,
-    block: &RecoveredBlock<reth_ethereum::Block>,
-    receipts: &[Receipt],
-) {
-    let sealed = block.sealed_block();
-    let header = sealed.header();
-    let mut header_rlp = Vec::with_capacity(header.length());
-    header.encode(&mut header_rlp);
-    let tx_bytes: usize = block
-        .transactions_with_sender()
-        .map(|(_sender, tx)| tx.encode_2718_len())
-        .sum();
-    let receipt_bytes: usize = receipts
-        .iter()
-        .map(|receipt| receipt.with_bloom_ref().encode_2718_len())
-        .sum();
-    let logs: usize = receipts.iter().map(|receipt| receipt.logs().len()).sum();
+    let range = |c: Option<Arc<Chain>>| c.map(|c| c.range());
     info!(
         target: TARGET,
-        ?direction,
-        number = header.number,
-        hash = %sealed.hash(),
-        parent = %header.parent_hash,
-        txs = block.senders().len(),
-        receipts = receipts.len(),
-        logs,
-        header_rlp = header_rlp.len(),
-        tx_bytes,
-        receipt_bytes,
-        "block"
+        reverted = ?range(notification.reverted_chain()),
+        committed = ?range(notification.committed_chain()),
+        txs = out.iter().map(|e| e.block.transactions.len()).sum::<usize>(),
+        "notification"
     );
+    out
+}
+
+/// The last block every running function has processed, as the node's ExEx head:
+/// the lowest cursor, or the block before a pending backfill start. `None` when no running
+/// function has a position yet (the stream then starts at the node's head).
+fn resume_head(
+    runner: &Runner,
+    provider: &impl BlockHashReader,
+) -> eyre::Result<Option<BlockNumHash>> {
+    let mut lowest: Option<BlockNumHash> = None;
+    for f in runner.report().functions {
+        if f.observed != ObservedState::Running {
+            continue;
+        }
+        let candidate = match runner.position(&f.id) {
+            Some(Position::Block { block, .. }) => BlockNumHash::new(block.number, block.hash),
+            Some(Position::From { number }) => {
+                let Some(before) = number.checked_sub(1) else {
+                    continue;
+                };
+                // A start above the node's head is reached by live blocks.
+                let Some(hash) = provider
+                    .block_hash(before)
+                    .wrap_err("reading a block hash")?
+                else {
+                    continue;
+                };
+                BlockNumHash::new(before, hash)
+            }
+            Some(Position::Head) | None => continue,
+        };
+        if lowest.is_none_or(|l| candidate.number < l.number) {
+            lowest = Some(candidate);
+        }
+    }
+    Ok(lowest)
+}
+
+/// Which height may be reported: the core's safe height, never above the last block
+/// handed to the runner, with the hash of the block the adapter delivered at that number.
+struct Finished {
+    canonical: BTreeMap<u64, B256>,
+    delivered: u64,
+    sent: Option<BlockNumHash>,
+}
+
+impl Finished {
+    fn new(head: BlockNumHash) -> Self {
+        Self {
+            canonical: BTreeMap::from([(head.number, head.hash)]),
+            delivered: head.number,
+            sent: None,
+        }
+    }
+
+    fn delivered(&mut self, event: &ChainEvent) {
+        let b = &event.block;
+        match event.kind {
+            xxfunc_abi::EventKind::Commit => {
+                self.canonical.insert(b.number, b.hash);
+                self.delivered = b.number;
+            }
+            xxfunc_abi::EventKind::Revert => {
+                self.canonical.remove(&b.number);
+                self.delivered = b.number.saturating_sub(1);
+            }
+        }
+    }
+
+    fn next(&mut self, safe: Option<u64>, provider: &impl BlockHashReader) -> Option<BlockNumHash> {
+        let number = safe?.min(self.delivered);
+        let hash = match self.canonical.get(&number) {
+            Some(hash) => *hash,
+            None => provider.block_hash(number).ok().flatten()?,
+        };
+        let num_hash = BlockNumHash::new(number, hash);
+        if self.sent == Some(num_hash) {
+            return None;
+        }
+        self.sent = Some(num_hash);
+        // Keep some history below for a safe height that goes down after a reorg.
+        self.canonical = self.canonical.split_off(&number.saturating_sub(256));
+        Some(num_hash)
+    }
+}
+
+/// The runner's chain source: whatever the ExEx hands it, in order. Events carry `seq` 0
+/// (numbered by the runner); blocks a function already processed are skipped by its cursor.
+struct ExExSource {
+    queue: mpsc::Receiver<ChainEvent>,
+    runtime: tokio::runtime::Handle,
+    blocks: Arc<dyn BlockSource>,
+}
+
+impl ChainSource for ExExSource {
+    fn describe(&self) -> String {
+        "reth ExEx".into()
+    }
+
+    fn blocks(&self) -> Option<Arc<dyn BlockSource>> {
+        Some(self.blocks.clone())
+    }
+
+    fn run(mut self: Box<Self>, _resume: Checkpoint, sink: EventSink) -> xxfunc_runner::Result<()> {
+        while !sink.is_closed() {
+            // The timer is created inside the node's runtime (block_on enters it).
+            let queue = &mut self.queue;
+            let next = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), queue.recv()).await
+            });
+            match next {
+                Ok(Some(event)) => sink.send(event)?,
+                Ok(None) => {
+                    sink.end();
+                    return Ok(());
+                }
+                Err(_elapsed) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The registry, with each invocation of a report that printed something or failed also
+/// logged (target `xxfunc::output`), so a node's log shows what functions output per block.
+struct OutputLog(Arc<dyn Registry>);
+
+impl Registry for OutputLog {
+    fn snapshot(&self) -> xxfunc_runner::Result<FeedSnapshot> {
+        self.0.snapshot()
+    }
+
+    fn wait_changes(&self, after: u64, timeout: Duration) -> xxfunc_runner::Result<FeedPage> {
+        self.0.wait_changes(after, timeout)
+    }
+
+    fn report(&self, report: &RunnerReport) -> xxfunc_runner::Result<()> {
+        let printed = |r: &&InvocationRecord| {
+            !r.stdout.is_empty() || !matches!(r.status, InvocationStatus::Ok)
+        };
+        for r in report.invocations.iter().filter(printed) {
+            info!(
+                target: "xxfunc::output",
+                id = %r.id, kind = ?r.kind, block = r.block.number, status = ?r.status,
+                "{}", r.stdout.trim_end()
+            );
+        }
+        if let Err(e) = self.0.report(report) {
+            warn!(target: TARGET, "reporting to the registry: {e}");
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Asks the runner loop to return when the ExEx future is dropped (node shutdown).
+struct StopOnDrop(StopHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }

@@ -1,19 +1,23 @@
 //! `xxfunc-reth`: a reth node with the xxfunc Execution Extension installed.
 //!
 //! The binary is reth's own command line (`xxfunc-reth node --dev ...` accepts every flag of
-//! the `reth` binary of the pinned release) plus the `--xxfunc.*` flags of [`exex::ExExArgs`].
-//! It installs one ExEx named `xxfunc` on [`EthereumNode`].
+//! the `reth` binary of the pinned release) plus the runner flags of `xxfunc-runner` (module
+//! store, registry, limits: [`args::RunnerArgs`]). It installs one ExEx named `xxfunc` on
+//! [`EthereumNode`].
 //!
-//! This crate owns only the translation between reth and the runner core: it never decides
-//! what a function sees or when a height is safe; that logic lives in `xxfunc-runner` and is
-//! tested there. At this stage the ExEx logs every committed, reorged and reverted block and
-//! reports each committed tip back to the node as finished.
+//! This crate owns only the translation between reth and the runner core: reth's blocks to
+//! `ChainBlock`s, chain notifications to commit/revert events, the functions' lowest cursor to
+//! the ExEx head, the core's safe height to `FinishedHeight`. It never decides what a function
+//! sees or when a height is safe; that logic lives in `xxfunc-runner` and is tested there.
 //!
 //! ```text
 //! xxfunc-reth node --dev --dev.block-time 1s --datadir /tmp/xxfunc-reth \
-//!     --disable-discovery --http --http.addr 127.0.0.1 ...
+//!     --disable-discovery --nat none --http --http.addr 127.0.0.1 ... \
+//!     --store file:///tmp/xxfunc/modules --registry-dir /tmp/xxfunc/registry
 //! ```
 
+mod args;
+mod block;
 mod exex;
 
 use clap::Parser;
@@ -25,11 +29,17 @@ use reth_ethereum::{
 fn main() {
     reth_ethereum::cli::sigsegv_handler::install();
 
-    let cli = Cli::<EthereumChainSpecParser, exex::ExExArgs>::parse();
+    let cli = Cli::<EthereumChainSpecParser, args::RunnerArgs>::parse();
     let outcome = cli.run(async move |builder, args| {
         let handle = builder
             .node(EthereumNode::default())
-            .install_exex(exex::NAME, async move |ctx| Ok(exex::run(ctx, args)))
+            .install_exex(exex::NAME, async move |ctx| {
+                // Open the runner during launch, so a bad store or registry stops the node
+                // before it produces blocks.
+                let datadir = ctx.config.datadir().data_dir().to_path_buf();
+                let prepared = exex::prepare(args, datadir).await?;
+                Ok(exex::run(ctx, prepared))
+            })
             .launch_with_debug_capabilities()
             .await?;
         handle.wait_for_node_exit().await
