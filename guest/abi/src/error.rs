@@ -21,7 +21,7 @@ pub enum AbiError {
         need: usize,
     },
     /// The first four bytes are not [`crate::MAGIC`].
-    #[error("not an xxfunc envelope: bad magic {found:02x?}")]
+    #[error("not an xxfunc envelope: bad magic {found:#04x?}")]
     BadMagic {
         /// The four bytes found.
         found: [u8; 4],
