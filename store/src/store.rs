@@ -319,11 +319,21 @@ impl ModuleStore {
     pub async fn get(&self, hash: &ModuleHash) -> Result<Bytes> {
         let key = self.path(hash);
         let result = self.open_object(hash, &key).await?;
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(|e| self.backend_err(StoreOp::Get, &key, e))?;
-        if hash_bytes(bytes.clone()).await != *hash {
+        let (bytes, actual) = match result.payload {
+            // Read and hash on one blocking thread, into an uninitialised buffer
+            // (`GetResult::bytes` zero-fills the whole buffer first: one more pass over it).
+            GetResultPayload::File(file, path) => read_and_hash_file(file, result.meta.size)
+                .await
+                .map_err(|e| self.backend_err(StoreOp::Get, &key, local_read_error(&path, e)))?,
+            GetResultPayload::Stream(stream) => {
+                let bytes = object_store::collect_bytes(stream, Some(result.meta.size))
+                    .await
+                    .map_err(|e| self.backend_err(StoreOp::Get, &key, e))?;
+                let actual = hash_bytes(bytes.clone()).await;
+                (bytes, actual)
+            }
+        };
+        if actual != *hash {
             return Err(StoreError::Corrupt {
                 hash: *hash,
                 key: key.to_string(),
@@ -475,6 +485,33 @@ async fn hash_bytes(bytes: Bytes) -> ModuleHash {
         }
     }
     ModuleHash::of(&bytes)
+}
+
+async fn read_and_hash_file(
+    mut file: std::fs::File,
+    size_hint: u64,
+) -> std::io::Result<(Bytes, ModuleHash)> {
+    let mut read = move || {
+        use std::io::Read;
+        let mut buf = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
+        file.read_to_end(&mut buf)?;
+        let hash = ModuleHash::of(&buf);
+        Ok((Bytes::from(buf), hash))
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(read)
+            .await
+            .map_err(std::io::Error::other)?,
+        Err(_) => read(),
+    }
+}
+
+fn local_read_error(path: &std::path::Path, source: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: format!("reading {}: {source}", path.display()).into(),
+    }
 }
 
 async fn hash_chunk(mut hasher: blake3::Hasher, chunk: Bytes) -> blake3::Hasher {
