@@ -4,8 +4,8 @@
 //! `transactionsRoot` and `receiptsRoot`, and every part decodes and re-encodes identically.
 
 use crate::support::chain_data_dir;
-use alloy_consensus::proofs::ordered_trie_root_with_encoder;
 use alloy_consensus::Eip658Value;
+use alloy_consensus::proofs::ordered_trie_root_with_encoder;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_rpc_types_eth::{Block, BlockTransactions, TransactionReceipt};

@@ -43,7 +43,7 @@ fn random_bytes_never_panic() {
         let len = rng.below(300);
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         // Give half of them a valid prefix so the decoder gets past the magic.
-        if len >= 8 && rng.next() % 2 == 0 {
+        if len >= 8 && rng.next().is_multiple_of(2) {
             bytes[..4].copy_from_slice(b"XXFN");
             bytes[4..8].copy_from_slice(&[1, 0, 1, 0]);
         }

@@ -105,7 +105,8 @@ fn encode_into_appends_and_rejects_count_mismatch_without_writing() -> Result<()
 #[test]
 fn verify_catches_inconsistent_fixed_header() -> Result<(), AbiError> {
     let block = sample_block();
-    let cases: [(&str, fn(&mut ChainBlock)); 4] = [
+    type Mutation = fn(&mut ChainBlock);
+    let cases: [(&str, Mutation); 4] = [
         ("hash", |b| b.hash.0[0] ^= 1),
         ("number", |b| b.number += 1),
         ("parent hash", |b| b.parent_hash.0[31] ^= 1),

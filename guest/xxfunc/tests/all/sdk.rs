@@ -132,14 +132,14 @@ fn reorgs_are_delivered_newest_first_then_new_branch_oldest_first() {
             );
             assert_eq!(first_new.parent_hash(), events[i].1.parent_hash());
             assert_ne!(first_new.hash(), events[i].1.hash());
-        } else if let Some((_, previous)) = i.checked_sub(1).map(|p| &events[p]) {
-            if previous.is_commit() {
-                assert_eq!(
-                    event.parent_hash(),
-                    previous.hash(),
-                    "{name}: commits chain by parent hash"
-                );
-            }
+        } else if let Some((_, previous)) = i.checked_sub(1).map(|p| &events[p])
+            && previous.is_commit()
+        {
+            assert_eq!(
+                event.parent_hash(),
+                previous.hash(),
+                "{name}: commits chain by parent hash"
+            );
         }
         i += 1;
     }
