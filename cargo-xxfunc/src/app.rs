@@ -52,7 +52,13 @@ pub(crate) struct GlobalOpts {
     pub(crate) gateway: String,
 
     /// Bearer token for mutating requests to the gateway.
-    #[arg(long, env = "XXFUNC_TOKEN", global = true, hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "XXFUNC_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub(crate) token: Option<String>,
 
     /// Module store URL for --offline, `test` and `dev` (file:///abs/path, s3://bucket/prefix).
@@ -152,7 +158,14 @@ mod tests {
     #[test]
     fn global_flags_go_anywhere() {
         let Cargo::Xxfunc(app) = Cargo::try_parse_from([
-            "cargo", "xxfunc", "deploy", "--offline", "--json", "--name", "x", "-q",
+            "cargo",
+            "xxfunc",
+            "deploy",
+            "--offline",
+            "--json",
+            "--name",
+            "x",
+            "-q",
         ])
         .unwrap();
         assert!(app.global.offline && app.global.json && app.global.quiet);

@@ -101,7 +101,10 @@ mod tests {
     fn codes_are_distinct_and_fit_a_byte() {
         let mut seen = std::collections::HashSet::new();
         for (code, name) in ALL {
-            assert!((0..=125).contains(code), "{name} = {code} is not a portable exit code");
+            assert!(
+                (0..=125).contains(code),
+                "{name} = {code} is not a portable exit code"
+            );
             assert!(seen.insert(*code), "{name} reuses code {code}");
         }
     }

@@ -18,7 +18,10 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn code(&self) -> i32 {

@@ -44,7 +44,12 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(json: bool, quiet: bool, verbose: u8) -> Self {
-        Self { json, quiet, verbose, stderr_tty: std::io::stderr().is_terminal() }
+        Self {
+            json,
+            quiet,
+            verbose,
+            stderr_tty: std::io::stderr().is_terminal(),
+        }
     }
 
     /// `--json` was given.
@@ -136,7 +141,8 @@ impl Output {
         }
         let bar = ProgressBar::new_spinner().with_message(message.into());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("the template is valid"),
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .expect("the template is valid"),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
@@ -151,7 +157,10 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(header: Vec<&'static str>) -> Self {
-        Self { header, rows: Vec::new() }
+        Self {
+            header,
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn row(&mut self, row: Vec<String>) {
@@ -198,7 +207,11 @@ pub(crate) fn human_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Human-readable duration from microseconds: `29µs`, `1.3ms`, `2.10s`.
@@ -219,7 +232,10 @@ mod tests {
         let mut t = Table::new(vec!["NAME", "STATE"]);
         t.row(vec!["erc20-transfers".into(), "started".into()]);
         t.row(vec!["a".into(), "".into()]);
-        assert_eq!(t.lines(), ["NAME             STATE", "erc20-transfers  started", "a"]);
+        assert_eq!(
+            t.lines(),
+            ["NAME             STATE", "erc20-transfers  started", "a"]
+        );
     }
 
     #[test]

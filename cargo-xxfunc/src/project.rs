@@ -62,7 +62,10 @@ struct Target {
 
 /// The nearest `Cargo.toml` at or above `start`.
 pub(crate) fn find_manifest(start: &Path) -> Option<PathBuf> {
-    start.ancestors().map(|dir| dir.join("Cargo.toml")).find(|p| p.is_file())
+    start
+        .ancestors()
+        .map(|dir| dir.join("Cargo.toml"))
+        .find(|p| p.is_file())
 }
 
 /// The directory `.xxfunc` lives in: the crate (or workspace) root at or above
@@ -125,17 +128,21 @@ pub(crate) fn locate(
     let metadata = metadata(&manifest)?;
     let manifest = manifest.canonicalize().unwrap_or(manifest);
     let chosen = match package {
-        Some(name) => metadata.packages.iter().find(|p| p.name == name).ok_or_else(|| {
-            let names: Vec<&str> = metadata.packages.iter().map(|p| p.name.as_str()).collect();
-            fail(
-                exit_codes::NOT_IN_CRATE,
-                format!(
-                    "no package named {name:?} in the workspace at {}; its packages are: {}",
-                    metadata.workspace_root.display(),
-                    names.join(", ")
-                ),
-            )
-        })?,
+        Some(name) => metadata
+            .packages
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = metadata.packages.iter().map(|p| p.name.as_str()).collect();
+                fail(
+                    exit_codes::NOT_IN_CRATE,
+                    format!(
+                        "no package named {name:?} in the workspace at {}; its packages are: {}",
+                        metadata.workspace_root.display(),
+                        names.join(", ")
+                    ),
+                )
+            })?,
         None => metadata
             .packages
             .iter()
@@ -166,8 +173,11 @@ pub(crate) fn locate(
             ),
         ));
     }
-    let bins: Vec<&Target> =
-        chosen.targets.iter().filter(|t| t.kind.iter().any(|k| k == "bin")).collect();
+    let bins: Vec<&Target> = chosen
+        .targets
+        .iter()
+        .filter(|t| t.kind.iter().any(|k| k == "bin"))
+        .collect();
     let bin = match bins.as_slice() {
         [] => {
             return Err(fail(
@@ -190,7 +200,10 @@ pub(crate) fn locate(
                         "package `{}` has several binaries ({}) and none is named like the \
                          package; build one with `cargo xxfunc deploy PATH` from its .wasm",
                         chosen.name,
-                        many.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -200,7 +213,10 @@ pub(crate) fn locate(
     Ok(FunctionCrate {
         package: chosen.name.clone(),
         bin,
-        dir: pkg_manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
+        dir: pkg_manifest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
         manifest: pkg_manifest,
         target_dir: metadata.target_directory,
     })
@@ -209,7 +225,13 @@ pub(crate) fn locate(
 fn metadata(manifest: &Path) -> anyhow::Result<Metadata> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .with_context(|| format!("running `cargo metadata` for {}", manifest.display()))?;

@@ -51,7 +51,10 @@ pub(crate) struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { profile: "release".into(), features: Vec::new() }
+        Self {
+            profile: "release".into(),
+            features: Vec::new(),
+        }
     }
 }
 
@@ -108,7 +111,10 @@ pub(crate) fn ensure_target(dir: &Path, out: &Output) -> anyhow::Result<()> {
             ),
         ));
     }
-    out.status("Installing", format!("the {TARGET} target with rustup (functions are built for it; one time)"));
+    out.status(
+        "Installing",
+        format!("the {TARGET} target with rustup (functions are built for it; one time)"),
+    );
     let install = Command::new("rustup")
         .args(["target", "add", TARGET])
         .current_dir(dir)
@@ -121,7 +127,9 @@ pub(crate) fn ensure_target(dir: &Path, out: &Output) -> anyhow::Result<()> {
             format!(
                 "{missing}, and `rustup target add {TARGET}` failed: {}; install the target by \
                  hand (`rustup target add {TARGET}`) and run the command again",
-                String::from_utf8_lossy(&install.stderr).trim().replace('\n', " ")
+                String::from_utf8_lossy(&install.stderr)
+                    .trim()
+                    .replace('\n', " ")
             ),
         ));
     }
@@ -134,7 +142,11 @@ pub(crate) fn ensure_target(dir: &Path, out: &Output) -> anyhow::Result<()> {
 /// # Errors
 /// [`exit_codes::TARGET_MISSING`], [`exit_codes::BUILD_FAILED`] (cargo's
 /// diagnostics are already on stderr), [`exit_codes::INVALID_MODULE`].
-pub(crate) fn build(krate: &FunctionCrate, opts: &BuildOptions, out: &Output) -> anyhow::Result<Built> {
+pub(crate) fn build(
+    krate: &FunctionCrate,
+    opts: &BuildOptions,
+    out: &Output,
+) -> anyhow::Result<Built> {
     ensure_target(&krate.dir, out)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
@@ -164,7 +176,9 @@ pub(crate) fn build(krate: &FunctionCrate, opts: &BuildOptions, out: &Output) ->
         };
         if msg["reason"] == "compiler-artifact"
             && msg["target"]["name"] == krate.bin.as_str()
-            && msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))
+            && msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
             && let Some(exe) = msg["executable"].as_str()
         {
             wasm = Some(PathBuf::from(exe));
@@ -182,10 +196,20 @@ pub(crate) fn build(krate: &FunctionCrate, opts: &BuildOptions, out: &Output) ->
         ));
     }
     let path = wasm.unwrap_or_else(|| {
-        krate.target_dir.join(TARGET).join(profile_dir(&opts.profile)).join(format!("{}.wasm", krate.bin))
+        krate
+            .target_dir
+            .join(TARGET)
+            .join(profile_dir(&opts.profile))
+            .join(format!("{}.wasm", krate.bin))
     });
     let built = load_module(&path)?;
-    Ok(Built { output: BuildOutput { package: krate.package.clone(), ..built.output }, bytes: built.bytes })
+    Ok(Built {
+        output: BuildOutput {
+            package: krate.package.clone(),
+            ..built.output
+        },
+        bytes: built.bytes,
+    })
 }
 
 fn profile_dir(profile: &str) -> &str {
@@ -204,7 +228,10 @@ pub(crate) fn load_module(path: &Path) -> anyhow::Result<Built> {
     let bytes = std::fs::read(path).map_err(|e| {
         fail(
             exit_codes::NOT_FOUND,
-            format!("cannot read module {}: {e}; check the path or build with `cargo xxfunc build`", path.display()),
+            format!(
+                "cannot read module {}: {e}; check the path or build with `cargo xxfunc build`",
+                path.display()
+            ),
         )
     })?;
     let info = validate_module(&bytes).map_err(|e| {
@@ -217,7 +244,10 @@ pub(crate) fn load_module(path: &Path) -> anyhow::Result<Built> {
             ),
         )
     })?;
-    let package = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let package = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(Built {
         output: BuildOutput {
             package,

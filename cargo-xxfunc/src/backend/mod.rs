@@ -43,14 +43,22 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn deploy(&self, name: &FunctionName, built: &Built) -> anyhow::Result<DeployOutput> {
+    pub(crate) async fn deploy(
+        &self,
+        name: &FunctionName,
+        built: &Built,
+    ) -> anyhow::Result<DeployOutput> {
         match self {
             Self::Online(b) => b.deploy(name, built).await,
             Self::Offline(b) => b.deploy(name, built).await,
         }
     }
 
-    pub(crate) async fn start(&self, selector: &str, from: StartFrom) -> anyhow::Result<FunctionView> {
+    pub(crate) async fn start(
+        &self,
+        selector: &str,
+        from: StartFrom,
+    ) -> anyhow::Result<FunctionView> {
         match self {
             Self::Online(b) => b.start(selector, from).await,
             Self::Offline(b) => b.start(selector, from).await,

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use xxfunc_api::{
-    FunctionId, FunctionName, FunctionView, GcResponse, LogsPage, ModuleHash, PinResponse, Selector,
-    StartFrom,
+    FunctionId, FunctionName, FunctionView, GcResponse, LogsPage, ModuleHash, PinResponse,
+    Selector, StartFrom,
 };
 use xxfunc_registry::{Registry, RegistryError};
 use xxfunc_store::{ModuleStore, StoreError};
@@ -84,20 +84,31 @@ impl Offline {
     pub(crate) fn open(data_dir: &Path, store_url: &str) -> anyhow::Result<Self> {
         let registry = open_registry(data_dir)?;
         let store = ModuleStore::open(store_url).map_err(|e| store_error(e, store_url))?;
-        Ok(Self { data_dir: data_dir.to_path_buf(), store, registry })
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            store,
+            registry,
+        })
     }
 
     pub(crate) fn describe(&self) -> String {
         format!("the local registry in {}", self.data_dir.display())
     }
 
-    pub(crate) async fn deploy(&self, name: &FunctionName, built: &Built) -> anyhow::Result<DeployOutput> {
+    pub(crate) async fn deploy(
+        &self,
+        name: &FunctionName,
+        built: &Built,
+    ) -> anyhow::Result<DeployOutput> {
         let put = self
             .store
             .put(built.bytes.clone())
             .await
             .map_err(|e| store_error(e, self.store.description()))?;
-        let bind = self.registry.bind(name, put.hash).map_err(|e| self.registry_error(e))?;
+        let bind = self
+            .registry
+            .bind(name, put.hash)
+            .map_err(|e| self.registry_error(e))?;
         Ok(DeployOutput {
             bind,
             size: put.size,
@@ -112,19 +123,35 @@ impl Offline {
         let selector: Selector = selector
             .parse()
             .map_err(|e: xxfunc_api::InvalidSelector| fail(exit_codes::USAGE, e.to_string()))?;
-        let needs_store = self.registry.needs_store_modules(&selector).map_err(|e| self.registry_error(e))?;
+        let needs_store = self
+            .registry
+            .needs_store_modules(&selector)
+            .map_err(|e| self.registry_error(e))?;
         let store_modules = if needs_store {
-            self.store.list().await.map_err(|e| store_error(e, self.store.description()))?
+            self.store
+                .list()
+                .await
+                .map_err(|e| store_error(e, self.store.description()))?
         } else {
             Vec::new()
         };
-        self.registry.resolve(&selector, &store_modules).map_err(|e| self.registry_error(e))
+        self.registry
+            .resolve(&selector, &store_modules)
+            .map_err(|e| self.registry_error(e))
     }
 
-    pub(crate) async fn start(&self, selector: &str, from: StartFrom) -> anyhow::Result<FunctionView> {
+    pub(crate) async fn start(
+        &self,
+        selector: &str,
+        from: StartFrom,
+    ) -> anyhow::Result<FunctionView> {
         let id = self.resolve(selector).await?;
         if let FunctionId::Hash(hash) = &id
-            && !self.store.contains(hash).await.map_err(|e| store_error(e, self.store.description()))?
+            && !self
+                .store
+                .contains(hash)
+                .await
+                .map_err(|e| store_error(e, self.store.description()))?
         {
             return Err(fail(
                 exit_codes::NOT_FOUND,
@@ -135,13 +162,17 @@ impl Offline {
                 ),
             ));
         }
-        self.registry.start(&id, from).map_err(|e| self.registry_error(e))?;
+        self.registry
+            .start(&id, from)
+            .map_err(|e| self.registry_error(e))?;
         self.function_id(&id)
     }
 
     pub(crate) async fn stop(&self, selector: &str) -> anyhow::Result<FunctionView> {
         let id = self.resolve(selector).await?;
-        self.registry.stop(&id).map_err(|e| self.registry_error(e))?;
+        self.registry
+            .stop(&id)
+            .map_err(|e| self.registry_error(e))?;
         self.function_id(&id)
     }
 
@@ -165,25 +196,43 @@ impl Offline {
     }
 
     fn function_id(&self, id: &FunctionId) -> anyhow::Result<FunctionView> {
-        self.registry.function(id).map_err(|e| self.registry_error(e))
+        self.registry
+            .function(id)
+            .map_err(|e| self.registry_error(e))
     }
 
     pub(crate) async fn logs(&self, selector: &str, limit: usize) -> anyhow::Result<LogsPage> {
         let id = self.resolve(selector).await?;
-        self.registry.logs(&id, limit).map_err(|e| self.registry_error(e))
+        self.registry
+            .logs(&id, limit)
+            .map_err(|e| self.registry_error(e))
     }
 
     pub(crate) async fn gc(&self, dry_run: bool) -> anyhow::Result<GcResponse> {
-        let referenced = self.registry.referenced_hashes().map_err(|e| self.registry_error(e))?;
-        let stored = self.store.list().await.map_err(|e| store_error(e, self.store.description()))?;
+        let referenced = self
+            .registry
+            .referenced_hashes()
+            .map_err(|e| self.registry_error(e))?;
+        let stored = self
+            .store
+            .list()
+            .await
+            .map_err(|e| store_error(e, self.store.description()))?;
         let (keep, remove): (Vec<ModuleHash>, Vec<ModuleHash>) =
             stored.into_iter().partition(|h| referenced.contains(h));
         if !dry_run {
             for hash in &remove {
-                self.store.delete(hash).await.map_err(|e| store_error(e, self.store.description()))?;
+                self.store
+                    .delete(hash)
+                    .await
+                    .map_err(|e| store_error(e, self.store.description()))?;
             }
         }
-        Ok(GcResponse { removed: remove, kept: keep.len() as u64, dry_run })
+        Ok(GcResponse {
+            removed: remove,
+            kept: keep.len() as u64,
+            dry_run,
+        })
     }
 
     fn registry_error(&self, e: RegistryError) -> anyhow::Error {

@@ -21,9 +21,15 @@ pub(crate) struct Online {
 impl Online {
     pub(crate) fn new(gateway: &str, token: Option<String>) -> anyhow::Result<Self> {
         let client = Client::new(gateway).map_err(|e| {
-            fail(exit_codes::USAGE, format!("--gateway {gateway:?}: {e}; use e.g. http://127.0.0.1:8722"))
+            fail(
+                exit_codes::USAGE,
+                format!("--gateway {gateway:?}: {e}; use e.g. http://127.0.0.1:8722"),
+            )
         })?;
-        Ok(Self { base: gateway.trim_end_matches('/').to_string(), client: client.with_token(token) })
+        Ok(Self {
+            base: gateway.trim_end_matches('/').to_string(),
+            client: client.with_token(token),
+        })
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -35,7 +41,11 @@ impl Online {
         self.client.health().await.map_err(|e| self.error(e, None))
     }
 
-    pub(crate) async fn deploy(&self, name: &FunctionName, built: &Built) -> anyhow::Result<DeployOutput> {
+    pub(crate) async fn deploy(
+        &self,
+        name: &FunctionName,
+        built: &Built,
+    ) -> anyhow::Result<DeployOutput> {
         let deployed = self
             .client
             .deploy(name, built.bytes.clone())
@@ -49,24 +59,40 @@ impl Online {
         })
     }
 
-    pub(crate) async fn start(&self, selector: &str, from: StartFrom) -> anyhow::Result<FunctionView> {
+    pub(crate) async fn start(
+        &self,
+        selector: &str,
+        from: StartFrom,
+    ) -> anyhow::Result<FunctionView> {
         let from_block = match from {
             StartFrom::Head => None,
             StartFrom::Block(n) => Some(n),
         };
-        self.client.start(selector, from_block).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .start(selector, from_block)
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn stop(&self, selector: &str) -> anyhow::Result<FunctionView> {
-        self.client.stop(selector).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .stop(selector)
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn pin(&self, selector: &str) -> anyhow::Result<PinResponse> {
-        self.client.pin(selector).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .pin(selector)
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn unpin(&self, selector: &str) -> anyhow::Result<PinResponse> {
-        self.client.unpin(selector).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .unpin(selector)
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn list(&self) -> anyhow::Result<Vec<FunctionView>> {
@@ -74,15 +100,24 @@ impl Online {
     }
 
     pub(crate) async fn function(&self, selector: &str) -> anyhow::Result<FunctionView> {
-        self.client.function(selector).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .function(selector)
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn logs(&self, selector: &str, limit: usize) -> anyhow::Result<LogsPage> {
-        self.client.logs(selector, Some(limit)).await.map_err(|e| self.error(e, Some(selector)))
+        self.client
+            .logs(selector, Some(limit))
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
     }
 
     pub(crate) async fn gc(&self, dry_run: bool) -> anyhow::Result<GcResponse> {
-        self.client.gc(dry_run).await.map_err(|e| self.error(e, None))
+        self.client
+            .gc(dry_run)
+            .await
+            .map_err(|e| self.error(e, None))
     }
 
     /// Maps a client error to a failure with its exit code; `selector` is what
@@ -112,7 +147,14 @@ impl Online {
             ClientError::Api { .. } => {}
             _ => return anyhow::Error::new(e),
         }
-        let ClientError::Api { code, message, status, candidates, .. } = &e else {
+        let ClientError::Api {
+            code,
+            message,
+            status,
+            candidates,
+            ..
+        } = &e
+        else {
             unreachable!("handled above")
         };
         let message = message.trim_end_matches('.');
@@ -134,23 +176,36 @@ impl Online {
             codes::NOT_FOUND => match selector {
                 Some(sel) => fail(
                     exit_codes::NOT_FOUND,
-                    format!("function {sel:?} not found on {base} ({message}); run cargo xxfunc list"),
+                    format!(
+                        "function {sel:?} not found on {base} ({message}); run cargo xxfunc list"
+                    ),
                 ),
                 None => fail(exit_codes::NOT_FOUND, format!("{message} (gateway {base})")),
             },
             codes::AMBIGUOUS_HASH => {
                 let list: Vec<String> = candidates.iter().map(ToString::to_string).collect();
-                let list = if list.is_empty() { String::new() } else { format!("; candidates:\n  {}", list.join("\n  ")) };
-                fail(exit_codes::AMBIGUOUS, format!("{message} (gateway {base}); type more hex digits{list}"))
+                let list = if list.is_empty() {
+                    String::new()
+                } else {
+                    format!("; candidates:\n  {}", list.join("\n  "))
+                };
+                fail(
+                    exit_codes::AMBIGUOUS,
+                    format!("{message} (gateway {base}); type more hex digits{list}"),
+                )
             }
-            codes::INVALID_MODULE | codes::TOO_LARGE => {
-                fail(exit_codes::INVALID_MODULE, format!("the gateway at {base} rejected the module: {message}"))
-            }
+            codes::INVALID_MODULE | codes::TOO_LARGE => fail(
+                exit_codes::INVALID_MODULE,
+                format!("the gateway at {base} rejected the module: {message}"),
+            ),
             codes::INVALID_NAME | codes::INVALID_HASH | codes::BAD_REQUEST => {
                 fail(exit_codes::USAGE, format!("{message} (gateway {base})"))
             }
             codes::CONFLICT => fail(exit_codes::CONFLICT, format!("{message} (gateway {base})")),
-            _ => fail(exit_codes::FAILURE, format!("the gateway at {base} failed ({status} {code}): {message}")),
+            _ => fail(
+                exit_codes::FAILURE,
+                format!("the gateway at {base} failed ({status} {code}): {message}"),
+            ),
         }
     }
 }

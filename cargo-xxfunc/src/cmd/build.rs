@@ -24,7 +24,10 @@ pub(crate) struct BuildFlags {
 
 impl BuildFlags {
     pub(crate) fn options(&self) -> BuildOptions {
-        BuildOptions { profile: self.profile.clone(), features: self.features.clone() }
+        BuildOptions {
+            profile: self.profile.clone(),
+            features: self.features.clone(),
+        }
     }
 }
 
@@ -41,7 +44,14 @@ pub(crate) fn run(ctx: &Ctx, args: BuildArgs) -> anyhow::Result<()> {
     if ctx.out.json() {
         return ctx.out.json_line(o);
     }
-    ctx.out.status("Built", format!("{} ({}, valid xxfunc module)", o.package, human_size(o.size)));
+    ctx.out.status(
+        "Built",
+        format!(
+            "{} ({}, valid xxfunc module)",
+            o.package,
+            human_size(o.size)
+        ),
+    );
     ctx.out.data(format!("path  {}", o.path.display()))?;
     ctx.out.data(format!("size  {}", o.size))?;
     ctx.out.data(format!("hash  {}", o.hash))

@@ -45,7 +45,11 @@ pub(crate) async fn run(ctx: &Ctx, args: DeployArgs) -> anyhow::Result<()> {
         }
     };
     let name = function_name(args.name.as_deref(), &default_name)?;
-    let spinner = ctx.out.spinner(format!("uploading {} to {}", human_size(built.output.size), backend.describe()));
+    let spinner = ctx.out.spinner(format!(
+        "uploading {} to {}",
+        human_size(built.output.size),
+        backend.describe()
+    ));
     let deployed = deploy(&backend, &name, &built).await;
     spinner.finish_and_clear();
     let deployed = deployed?;
@@ -53,29 +57,47 @@ pub(crate) async fn run(ctx: &Ctx, args: DeployArgs) -> anyhow::Result<()> {
     if ctx.out.json() {
         ctx.out.json_line(&deployed)?;
     } else {
-        let pinned = if b.pinned { " (name is pinned: it keeps running its pinned hash)" } else { "" };
+        let pinned = if b.pinned {
+            " (name is pinned: it keeps running its pinned hash)"
+        } else {
+            ""
+        };
         ctx.out.status(
             "Deployed",
-            format!("{} v{} to {} ({}){pinned}", b.name, b.version, backend.describe(), human_size(deployed.size)),
+            format!(
+                "{} v{} to {} ({}){pinned}",
+                b.name,
+                b.version,
+                backend.describe(),
+                human_size(deployed.size)
+            ),
         );
         ctx.out.data(b.hash)?;
     }
     Ok(())
 }
 
-async fn deploy(backend: &Backend, name: &FunctionName, built: &Built) -> anyhow::Result<crate::backend::DeployOutput> {
+async fn deploy(
+    backend: &Backend,
+    name: &FunctionName,
+    built: &Built,
+) -> anyhow::Result<crate::backend::DeployOutput> {
     backend.deploy(name, built).await
 }
 
 /// `--name`, else the crate name made into a function name (`My_Fn` → `my_fn`).
 fn function_name(explicit: Option<&str>, default: &str) -> anyhow::Result<FunctionName> {
     if let Some(name) = explicit {
-        return name.parse().map_err(|e| fail(exit_codes::USAGE, format!("--name: {e}")));
+        return name
+            .parse()
+            .map_err(|e| fail(exit_codes::USAGE, format!("--name: {e}")));
     }
     default.to_ascii_lowercase().parse().map_err(|e| {
         fail(
             exit_codes::USAGE,
-            format!("the default name {default:?} is not a valid function name ({e}); pass --name NAME"),
+            format!(
+                "the default name {default:?} is not a valid function name ({e}); pass --name NAME"
+            ),
         )
     })
 }

@@ -26,8 +26,8 @@ use serde::Serialize;
 use xxfunc_api::{DesiredState, FunctionId, FunctionName, InvocationRecord, StartFrom};
 use xxfunc_registry::Registry;
 use xxfunc_runner::{
-    ChainSource, FixtureSource, LocalRegistry, Runner, RunnerConfig, RpcFollower, ServeOptions, StatusHandle,
-    StopHandle, StoreModules, UntilDone, serve,
+    ChainSource, FixtureSource, LocalRegistry, RpcFollower, Runner, RunnerConfig, ServeOptions,
+    StatusHandle, StopHandle, StoreModules, UntilDone, serve,
 };
 use xxfunc_store::ModuleStore;
 
@@ -73,9 +73,18 @@ pub(crate) struct DevArgs {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum DevEvent<'a> {
     /// The gateway is up.
-    Listening { gateway: String, token: &'a str, data_dir: &'a Path, source: String },
+    Listening {
+        gateway: String,
+        token: &'a str,
+        data_dir: &'a Path,
+        source: String,
+    },
     /// `--watch` deployed a new version.
-    Deployed { name: &'a FunctionName, hash: String, version: u64 },
+    Deployed {
+        name: &'a FunctionName,
+        hash: String,
+        version: u64,
+    },
     /// A function ran.
     Invocation { record: &'a InvocationRecord },
     /// The replay finished (`--once`).
@@ -87,7 +96,11 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
     let store_url = ctx.store_url()?;
     let registry = offline::open_registry(&data_dir)?;
     let store = ModuleStore::open(&store_url).map_err(|e| store_error(e, &store_url))?;
-    let krate = if args.watch { Some(ctx.function_crate(args.build.package.as_deref())?) } else { None };
+    let krate = if args.watch {
+        Some(ctx.function_crate(args.build.package.as_deref())?)
+    } else {
+        None
+    };
 
     let (source, first_block): (Box<dyn ChainSource>, Option<u64>) = match &args.rpc {
         Some(url) => {
@@ -102,7 +115,10 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
         None => {
             let dir = fixtures_dir(args.fixtures.as_deref(), krate.as_ref());
             let source = FixtureSource::open(&dir).map_err(|e| {
-                fail(exit_codes::NOT_FOUND, format!("{e}; pass --fixtures DIR with recorded events/*.bin"))
+                fail(
+                    exit_codes::NOT_FOUND,
+                    format!("{e}; pass --fixtures DIR with recorded events/*.bin"),
+                )
             })?;
             let first = source.events().first().map(|e| e.block.number);
             (Box::new(source), first)
@@ -111,34 +127,53 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
     let source_desc = source.describe();
 
     // The runner, on its own thread.
-    let modules = Arc::new(StoreModules::new(store.clone()).context("opening the module source")?);
+    // The runner (and the module source's private runtime) is created, run and
+    // dropped on blocking threads, never on the async executor.
+    let store_for_runner = store.clone();
     let runner_dir = data_dir.join(RUNNER_DIR);
-    let runner = tokio::task::spawn_blocking(move || Runner::open(RunnerConfig::new(runner_dir), modules))
-        .await
-        .context("the runner thread panicked")?
-        .context("opening the runner")?;
+    let runner = tokio::task::spawn_blocking(move || {
+        let modules =
+            Arc::new(StoreModules::new(store_for_runner).context("opening the module source")?);
+        Runner::open(RunnerConfig::new(runner_dir), modules).context("opening the runner")
+    })
+    .await
+    .context("the runner thread panicked")??;
     let stop = StopHandle::new();
     let status = StatusHandle::default();
-    let feed: Arc<dyn xxfunc_runner::Registry> = Arc::new(LocalRegistry::new(registry.clone(), "dev"));
+    let feed: Arc<dyn xxfunc_runner::Registry> =
+        Arc::new(LocalRegistry::new(registry.clone(), "dev"));
     let options = ServeOptions {
-        until: if args.once { UntilDone::SourceEnd } else { UntilDone::Stopped },
+        until: if args.once {
+            UntilDone::SourceEnd
+        } else {
+            UntilDone::Stopped
+        },
         report_every: Duration::from_millis(250),
         ..ServeOptions::default()
     };
     let runner_task = {
         let stop = stop.clone();
         let status = status.clone();
-        tokio::task::spawn_blocking(move || serve(runner, source, Some(feed), stop, status, options))
+        tokio::task::spawn_blocking(move || {
+            serve(runner, source, Some(feed), stop, status, options).map(|r| r.totals())
+        })
     };
 
     if args.once {
-        ctx.out.status("Replaying", format!("{source_desc} into {}", data_dir.display()));
-        let runner = runner_task.await.context("the runner thread panicked")?.context("replaying")?;
-        let totals = runner.totals();
-        drop(runner);
+        ctx.out.status(
+            "Replaying",
+            format!("{source_desc} into {}", data_dir.display()),
+        );
+        let totals = runner_task
+            .await
+            .context("the runner thread panicked")?
+            .context("replaying")?;
         let printed = print_new(ctx, &registry, &mut HashMap::new())?;
         if ctx.out.json() {
-            ctx.out.json_line(&DevEvent::Finished { invocations: totals.invocations, failures: totals.failures })?;
+            ctx.out.json_line(&DevEvent::Finished {
+                invocations: totals.invocations,
+                failures: totals.failures,
+            })?;
         }
         ctx.out.status(
             "Replayed",
@@ -152,17 +187,33 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
 
     // The gateway, in this process.
     let token = ctx.global.token.clone().unwrap_or_else(random_token);
-    let gateway =
-        crate::gateway_embed::start(&data_dir, registry.clone(), store.clone(), args.listen, token.clone()).await?;
+    let gateway = crate::gateway_embed::start(
+        &data_dir,
+        registry.clone(),
+        store.clone(),
+        args.listen,
+        token.clone(),
+    )
+    .await?;
     let url = gateway.url();
-    let info = DevInfo { gateway: url.clone(), token: token.clone(), pid: std::process::id() };
+    let info = DevInfo {
+        gateway: url.clone(),
+        token: token.clone(),
+        pid: std::process::id(),
+    };
     let dev_file = data_dir.join(DEV_FILE);
     std::fs::write(&dev_file, serde_json::to_vec_pretty(&info)?)
         .with_context(|| format!("writing {}", dev_file.display()))?;
     if ctx.out.json() {
-        ctx.out.json_line(&DevEvent::Listening { gateway: url.clone(), token: &token, data_dir: &data_dir, source: source_desc.clone() })?;
+        ctx.out.json_line(&DevEvent::Listening {
+            gateway: url.clone(),
+            token: &token,
+            data_dir: &data_dir,
+            source: source_desc.clone(),
+        })?;
     }
-    ctx.out.status("Listening", format!("gateway on {url} (token {token})"));
+    ctx.out
+        .status("Listening", format!("gateway on {url} (token {token})"));
     ctx.out.status("Following", source_desc);
     ctx.out.note(format!(
         "in another shell:\n  export XXFUNC_GATEWAY={url} XXFUNC_TOKEN={token}\n  cargo xxfunc list\npress Ctrl-C to stop"
@@ -187,7 +238,7 @@ async fn watch_loop(
     krate: Option<&FunctionCrate>,
     first_block: Option<u64>,
 ) -> anyhow::Result<()> {
-    let mut seen: HashMap<FunctionId, HashSet<(u64, u64, bool, String)>> = HashMap::new();
+    let mut seen: HashMap<FunctionId, HashSet<(u64, u64, String, bool, String)>> = HashMap::new();
     let mut stamp = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -228,25 +279,44 @@ async fn redeploy(
         .await
         .context("the build thread panicked")??;
     let name: FunctionName = krate.package.to_ascii_lowercase().parse().map_err(|e| {
-        fail(exit_codes::USAGE, format!("the crate name is not a valid function name ({e}); rename the package"))
+        fail(
+            exit_codes::USAGE,
+            format!("the crate name is not a valid function name ({e}); rename the package"),
+        )
     })?;
-    let put = store.put(built.bytes.clone()).await.map_err(|e| store_error(e, store.description()))?;
+    let put = store
+        .put(built.bytes.clone())
+        .await
+        .map_err(|e| store_error(e, store.description()))?;
     let bind = registry.bind(&name, put.hash)?;
     let id = FunctionId::Name(name.clone());
-    let from = args.from_block.or(first_block).map_or(StartFrom::Head, StartFrom::Block);
+    let from = args
+        .from_block
+        .or(first_block)
+        .map_or(StartFrom::Head, StartFrom::Block);
     let view = registry.function(&id)?;
     if view.desired != DesiredState::Started || from != StartFrom::Head {
         registry.start(&id, from)?;
     }
     if ctx.out.json() {
-        ctx.out.json_line(&DevEvent::Deployed { name: &name, hash: bind.hash.to_string(), version: bind.version })?;
+        ctx.out.json_line(&DevEvent::Deployed {
+            name: &name,
+            hash: bind.hash.to_string(),
+            version: bind.version,
+        })?;
     }
     ctx.out.status(
         "Deployed",
-        format!("{name} v{} {} ({}), running {}", bind.version, bind.hash, human_size(put.size), match from {
-            StartFrom::Head => "from the chain head".to_string(),
-            StartFrom::Block(n) => format!("from block {n}"),
-        }),
+        format!(
+            "{name} v{} {} ({}), running {}",
+            bind.version,
+            bind.hash,
+            human_size(put.size),
+            match from {
+                StartFrom::Head => "from the chain head".to_string(),
+                StartFrom::Block(n) => format!("from block {n}"),
+            }
+        ),
     );
     Ok(())
 }
@@ -255,14 +325,20 @@ async fn redeploy(
 fn print_new(
     ctx: &Ctx,
     registry: &Registry,
-    seen: &mut HashMap<FunctionId, HashSet<(u64, u64, bool, String)>>,
+    seen: &mut HashMap<FunctionId, HashSet<(u64, u64, String, bool, String)>>,
 ) -> anyhow::Result<usize> {
     let mut printed = 0;
     for view in registry.list()? {
         let page = registry.logs(&view.id, 200)?;
         let set = seen.entry(view.id.clone()).or_default();
         for rec in &page.invocations {
-            let key = (rec.at_ms, rec.block.number, rec.kind == xxfunc_api::EventKind::Commit, rec.hash.to_string());
+            let key = (
+                rec.at_ms,
+                rec.block.number,
+                rec.block.hash.to_string(),
+                rec.kind == xxfunc_api::EventKind::Commit,
+                rec.hash.to_string(),
+            );
             if set.insert(key) {
                 printed += 1;
                 if ctx.out.json() {
@@ -279,7 +355,9 @@ fn print_new(
 /// The newest modification time under the crate's `src/`, its manifest and build script.
 fn newest_mtime(dir: &Path) -> SystemTime {
     fn walk(path: &Path, newest: &mut SystemTime) {
-        let Ok(meta) = std::fs::metadata(path) else { return };
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
         if let Ok(m) = meta.modified() {
             *newest = (*newest).max(m);
         }

@@ -20,7 +20,11 @@ pub(crate) async fn run(ctx: &Ctx, args: GcArgs) -> anyhow::Result<()> {
     for hash in &gc.removed {
         ctx.out.data(hash)?;
     }
-    let verb = if gc.dry_run { "Would remove" } else { "Removed" };
+    let verb = if gc.dry_run {
+        "Would remove"
+    } else {
+        "Removed"
+    };
     ctx.out.status(
         verb,
         format!(

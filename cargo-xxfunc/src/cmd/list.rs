@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{
     Ctx,
-    status::{desired, observed, short_hash},
+    status::{desired, display_id, observed, short_hash},
 };
 use crate::output::Table;
 
@@ -21,13 +21,18 @@ pub(crate) async fn run(ctx: &Ctx, _args: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if views.is_empty() {
-        ctx.out.note(format!("no functions on {}; deploy one with `cargo xxfunc deploy`", backend.describe()));
+        ctx.out.note(format!(
+            "no functions on {}; deploy one with `cargo xxfunc deploy`",
+            backend.describe()
+        ));
         return Ok(());
     }
-    let mut t = Table::new(vec!["FUNCTION", "HASH", "VERSION", "PINNED", "DESIRED", "OBSERVED"]);
+    let mut t = Table::new(vec![
+        "FUNCTION", "HASH", "VERSION", "PINNED", "DESIRED", "OBSERVED",
+    ]);
     for v in &views {
         t.row(vec![
-            v.id.to_string(),
+            display_id(&v.id),
             short_hash(&v.hash),
             v.version.map_or("-".into(), |n| n.to_string()),
             if v.pinned { "yes" } else { "no" }.into(),

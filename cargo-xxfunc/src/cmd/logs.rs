@@ -31,7 +31,13 @@ pub(crate) struct LogsArgs {
 type Key = (u64, u64, String, bool, String);
 
 fn key(r: &InvocationRecord) -> Key {
-    (r.at_ms, r.block.number, r.block.hash.to_string(), r.kind == EventKind::Commit, r.hash.to_string())
+    (
+        r.at_ms,
+        r.block.number,
+        r.block.hash.to_string(),
+        r.kind == EventKind::Commit,
+        r.hash.to_string(),
+    )
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: LogsArgs) -> anyhow::Result<()> {
@@ -67,7 +73,11 @@ pub(crate) async fn run(ctx: &Ctx, args: LogsArgs) -> anyhow::Result<()> {
 }
 
 /// Prints one invocation: JSON, only its outputs, or a header plus indented output and log.
-pub(crate) fn print_record(out: &Output, rec: &InvocationRecord, outputs_only: bool) -> anyhow::Result<()> {
+pub(crate) fn print_record(
+    out: &Output,
+    rec: &InvocationRecord,
+    outputs_only: bool,
+) -> anyhow::Result<()> {
     if out.json() {
         return out.json_line(rec);
     }

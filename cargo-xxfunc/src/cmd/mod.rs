@@ -64,7 +64,10 @@ impl Ctx {
 
 /// Runs the parsed command line.
 pub(crate) async fn run(app: XxfuncApp) -> anyhow::Result<()> {
-    let ctx = Ctx { out: app.global.output(), global: app.global };
+    let ctx = Ctx {
+        out: app.global.output(),
+        global: app.global,
+    };
     match app.command {
         Command::New(args) => new::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),

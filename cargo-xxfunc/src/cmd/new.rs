@@ -53,7 +53,10 @@ struct NewOutput {
 
 pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
     let name: FunctionName = args.name.parse().map_err(|e| {
-        fail(exit_codes::USAGE, format!("{e}; pick a name like `my-transfers`"))
+        fail(
+            exit_codes::USAGE,
+            format!("{e}; pick a name like `my-transfers`"),
+        )
     })?;
     if !name.as_str().starts_with(|c: char| c.is_ascii_lowercase()) || name.as_str().contains('.') {
         return Err(fail(
@@ -64,20 +67,44 @@ pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
             ),
         ));
     }
-    let dir = std::path::absolute(args.path.clone().unwrap_or_else(|| PathBuf::from(name.as_str())))?;
-    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+    let dir = std::path::absolute(
+        args.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(name.as_str())),
+    )?;
+    if dir.exists()
+        && dir
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         return Err(fail(
             exit_codes::USAGE,
-            format!("{} already exists and is not empty; pick another NAME or --path", dir.display()),
+            format!(
+                "{} already exists and is not empty; pick another NAME or --path",
+                dir.display()
+            ),
         ));
     }
     let sdk = sdk_path(args.sdk_path.as_deref())?;
-    let fixtures_src = args.fixtures.clone().unwrap_or_else(|| Path::new(REPO_ROOT).join("fixtures").join("events"));
+    let fixtures_src = args
+        .fixtures
+        .clone()
+        .unwrap_or_else(|| Path::new(REPO_ROOT).join("fixtures").join("events"));
 
-    let vars = [("{{name}}", name.as_str().to_string()), ("{{sdk_path}}", toml_string(&sdk))];
-    let render = |t: &str| vars.iter().fold(t.to_string(), |acc, (k, v)| acc.replace(k, v));
+    let vars = [
+        ("{{name}}", name.as_str().to_string()),
+        ("{{sdk_path}}", toml_string(&sdk)),
+    ];
+    let render = |t: &str| {
+        vars.iter()
+            .fold(t.to_string(), |acc, (k, v)| acc.replace(k, v))
+    };
     write(&dir.join("Cargo.toml"), &render(CARGO_TOML))?;
-    write(&dir.join(".cargo").join("config.toml"), &render(CARGO_CONFIG))?;
+    write(
+        &dir.join(".cargo").join("config.toml"),
+        &render(CARGO_CONFIG),
+    )?;
     write(&dir.join("src").join("main.rs"), &render(MAIN_RS))?;
     write(&dir.join(".gitignore"), GITIGNORE)?;
     write(&dir.join("README.md"), &render(README))?;
@@ -91,9 +118,20 @@ pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
     }
 
     if ctx.out.json() {
-        return ctx.out.json_line(&NewOutput { name: name.to_string(), path: dir, sdk, fixtures: copied });
+        return ctx.out.json_line(&NewOutput {
+            name: name.to_string(),
+            path: dir,
+            sdk,
+            fixtures: copied,
+        });
     }
-    ctx.out.status("Created", format!("function `{name}` in {} ({copied} fixture events)", dir.display()));
+    ctx.out.status(
+        "Created",
+        format!(
+            "function `{name}` in {} ({copied} fixture events)",
+            dir.display()
+        ),
+    );
     ctx.out.note(format!(
         "next:\n  cd {}\n  cargo test              # the example against the recorded fixtures, natively\n  cargo xxfunc test       # the built module through the runner on the fixtures\n  cargo xxfunc deploy     # upload and bind `{name}`; prints its hash",
         dir.display()
@@ -108,8 +146,10 @@ fn sdk_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         None => Path::new(REPO_ROOT).join("guest").join("xxfunc"),
     };
     let manifest = candidate.join("Cargo.toml");
-    let is_sdk = std::fs::read_to_string(&manifest)
-        .is_ok_and(|t| t.lines().any(|l| l.trim().replace(' ', "") == "name=\"xxfunc\""));
+    let is_sdk = std::fs::read_to_string(&manifest).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.trim().replace(' ', "") == "name=\"xxfunc\"")
+    });
     if !is_sdk {
         return Err(fail(
             exit_codes::USAGE,
@@ -125,12 +165,16 @@ fn sdk_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// A path as the inside of a TOML basic string.
 fn toml_string(path: &Path) -> String {
-    path.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    path.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
 }
 
 fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }

@@ -25,7 +25,8 @@ pub(crate) async fn run_pin(ctx: &Ctx, args: PinArgs) -> anyhow::Result<()> {
     if ctx.out.json() {
         return ctx.out.json_line(&pin);
     }
-    ctx.out.status("Pinned", format!("{} to {}", pin.id, pin.hash));
+    ctx.out
+        .status("Pinned", format!("{} to {}", pin.id, pin.hash));
     Ok(())
 }
 
@@ -35,6 +36,7 @@ pub(crate) async fn run_unpin(ctx: &Ctx, args: UnpinArgs) -> anyhow::Result<()> 
     if ctx.out.json() {
         return ctx.out.json_line(&pin);
     }
-    ctx.out.status("Unpinned", format!("{} (was {})", pin.id, pin.hash));
+    ctx.out
+        .status("Unpinned", format!("{} (was {})", pin.id, pin.hash));
     Ok(())
 }

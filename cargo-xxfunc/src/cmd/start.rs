@@ -27,6 +27,14 @@ pub(crate) async fn run(ctx: &Ctx, args: StartArgs) -> anyhow::Result<()> {
         StartFrom::Head => "from the chain head".to_string(),
         StartFrom::Block(n) => format!("from block {n}"),
     };
-    ctx.out.status("Started", format!("{} ({}) {from} on {}", view.id, short_hash(&view.hash), backend.describe()));
+    ctx.out.status(
+        "Started",
+        format!(
+            "{} ({}) {from} on {}",
+            view.id,
+            short_hash(&view.hash),
+            backend.describe()
+        ),
+    );
     Ok(())
 }

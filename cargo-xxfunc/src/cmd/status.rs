@@ -25,7 +25,10 @@ pub(crate) async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if views.is_empty() {
-            ctx.out.note(format!("no functions on {}; deploy one with `cargo xxfunc deploy`", backend.describe()));
+            ctx.out.note(format!(
+                "no functions on {}; deploy one with `cargo xxfunc deploy`",
+                backend.describe()
+            ));
             return Ok(());
         }
         for line in status_table(&views).lines() {
@@ -41,6 +44,14 @@ pub(crate) async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
         ctx.out.data(line)?;
     }
     Ok(())
+}
+
+/// A name as is; a hash identity shortened to `blake3:<12 hex>…`.
+pub(crate) fn display_id(id: &xxfunc_api::FunctionId) -> String {
+    match id {
+        xxfunc_api::FunctionId::Name(n) => n.to_string(),
+        xxfunc_api::FunctionId::Hash(h) => format!("{}…", short_hash(h)),
+    }
 }
 
 /// `blake3:` plus the first 12 hex digits.
@@ -78,10 +89,20 @@ fn short_b256(hex: &str) -> String {
 
 /// The table of `status` with no argument.
 pub(crate) fn status_table(views: &[FunctionView]) -> Table {
-    let mut t = Table::new(vec!["FUNCTION", "HASH", "VER", "DESIRED", "OBSERVED", "CURSOR", "CALLS", "FAILED", "LAST ERROR"]);
+    let mut t = Table::new(vec![
+        "FUNCTION",
+        "HASH",
+        "VER",
+        "DESIRED",
+        "OBSERVED",
+        "CURSOR",
+        "CALLS",
+        "FAILED",
+        "LAST ERROR",
+    ]);
     for v in views {
         t.row(vec![
-            v.id.to_string().chars().take(30).collect(),
+            display_id(&v.id),
             short_hash(&v.hash) + if v.pinned { " (pinned)" } else { "" },
             v.version.map_or("-".into(), |n| n.to_string()),
             desired(v.desired).into(),
@@ -89,7 +110,9 @@ pub(crate) fn status_table(views: &[FunctionView]) -> Table {
             cursor(v.cursor.as_ref()),
             v.counters.invocations.to_string(),
             v.counters.failures.to_string(),
-            v.last_error.as_deref().map_or("-".into(), |e| e.chars().take(60).collect()),
+            v.last_error
+                .as_deref()
+                .map_or("-".into(), |e| e.chars().take(60).collect()),
         ]);
     }
     t
@@ -97,21 +120,32 @@ pub(crate) fn status_table(views: &[FunctionView]) -> Table {
 
 /// The key/value block of `status NAME`.
 pub(crate) fn details(v: &FunctionView) -> Vec<String> {
-    let mut lines = vec![format!("function     {}", v.id), format!("hash         {}", v.hash)];
+    let mut lines = vec![
+        format!("function     {}", v.id),
+        format!("hash         {}", v.hash),
+    ];
     if let Some(version) = v.version {
         lines.push(format!("version      {version}"));
     }
-    lines.push(format!("pinned       {}", if v.pinned { "yes" } else { "no" }));
+    lines.push(format!(
+        "pinned       {}",
+        if v.pinned { "yes" } else { "no" }
+    ));
     let start = match v.start {
         StartFrom::Head => "from head".to_string(),
         StartFrom::Block(n) => format!("from block {n}"),
     };
     lines.push(format!("desired      {} ({start})", desired(v.desired)));
     let reason = match &v.observed {
-        Some(ObservedState::Quarantined { reason } | ObservedState::LoadFailed { reason }) => format!(": {reason}"),
+        Some(ObservedState::Quarantined { reason } | ObservedState::LoadFailed { reason }) => {
+            format!(": {reason}")
+        }
         _ => String::new(),
     };
-    lines.push(format!("observed     {}{reason}", observed(v.observed.as_ref())));
+    lines.push(format!(
+        "observed     {}{reason}",
+        observed(v.observed.as_ref())
+    ));
     lines.push(match &v.cursor {
         Some(b) => format!("cursor       block {} {}", b.number, b.hash),
         None => "cursor       - (no block processed yet)".into(),
@@ -120,11 +154,19 @@ pub(crate) fn details(v: &FunctionView) -> Vec<String> {
         "invocations  {} ({} failed, {} in a row)",
         v.counters.invocations, v.counters.failures, v.counters.consecutive_failures
     ));
-    lines.push(format!("last error   {}", v.last_error.as_deref().unwrap_or("-")));
+    lines.push(format!(
+        "last error   {}",
+        v.last_error.as_deref().unwrap_or("-")
+    ));
     if !v.versions.is_empty() {
         lines.push("versions".into());
         for e in &v.versions {
-            lines.push(format!("  v{:<4} {}  at {}", e.version, e.hash, format_ms(e.at_ms)));
+            lines.push(format!(
+                "  v{:<4} {}  at {}",
+                e.version,
+                e.hash,
+                format_ms(e.at_ms)
+            ));
         }
     }
     lines
@@ -145,7 +187,12 @@ pub(crate) fn format_ms(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

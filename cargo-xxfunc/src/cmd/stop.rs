@@ -17,6 +17,14 @@ pub(crate) async fn run(ctx: &Ctx, args: StopArgs) -> anyhow::Result<()> {
     if ctx.out.json() {
         return ctx.out.json_line(&view);
     }
-    ctx.out.status("Stopped", format!("{} ({}) on {}", view.id, short_hash(&view.hash), backend.describe()));
+    ctx.out.status(
+        "Stopped",
+        format!(
+            "{} ({}) on {}",
+            view.id,
+            short_hash(&view.hash),
+            backend.describe()
+        ),
+    );
     Ok(())
 }

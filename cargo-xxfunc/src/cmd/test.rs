@@ -16,10 +16,12 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use xxfunc_api::{
-    BlockRef, DesiredState, EventKind, FunctionId, FunctionSpec, InvocationStatus, ModuleHash, StartFrom,
+    BlockRef, DesiredState, EventKind, FunctionId, FunctionSpec, InvocationStatus, ModuleHash,
+    StartFrom,
 };
 use xxfunc_runner::{
-    FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle, StopHandle, StoreModules, UntilDone, serve,
+    FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle, StopHandle, StoreModules,
+    UntilDone, serve,
 };
 use xxfunc_store::ModuleStore;
 
@@ -110,18 +112,28 @@ pub(crate) async fn run(ctx: &Ctx, args: TestArgs) -> anyhow::Result<()> {
     let fixtures = locate_fixtures(args.fixtures.as_deref(), crate_dir.as_deref())?;
     ctx.out.status(
         "Testing",
-        format!("{name} ({}) on {} events from {}", built.output.hash, fixtures.stems.len(), fixtures.events.display()),
+        format!(
+            "{name} ({}) on {} events from {}",
+            built.output.hash,
+            fixtures.stems.len(),
+            fixtures.events.display()
+        ),
     );
 
     let store = ModuleStore::open("memory://").context("opening an in-memory module store")?;
-    let hash = store.put(built.bytes.clone()).await.context("storing the module in memory")?.hash;
+    let hash = store
+        .put(built.bytes.clone())
+        .await
+        .context("storing the module in memory")?
+        .hash;
     let bar = ctx.out.progress(fixtures.stems.len() as u64, "replaying");
     let events_dir = fixtures.events.clone();
     let fn_name = name.clone();
     let bar_in = bar.clone();
-    let records = tokio::task::spawn_blocking(move || replay(store, hash, &fn_name, &events_dir, &bar_in))
-        .await
-        .context("the replay thread panicked")??;
+    let records =
+        tokio::task::spawn_blocking(move || replay(store, hash, &fn_name, &events_dir, &bar_in))
+            .await
+            .context("the replay thread panicked")??;
     bar.finish_and_clear();
     report(ctx, &args, &built, &name, &fixtures, records)
 }
@@ -135,7 +147,8 @@ fn replay(
 ) -> anyhow::Result<Vec<xxfunc_api::InvocationRecord>> {
     let dir = tempfile::tempdir().context("creating a temporary runner directory")?;
     let modules = Arc::new(StoreModules::new(store).context("opening the module source")?);
-    let mut runner = Runner::open(RunnerConfig::new(dir.path()), modules).context("opening the runner")?;
+    let mut runner =
+        Runner::open(RunnerConfig::new(dir.path()), modules).context("opening the runner")?;
     let id: FunctionId = name
         .to_ascii_lowercase()
         .parse()
@@ -153,15 +166,34 @@ fn replay(
         xxfunc_api::ObservedState::LoadFailed { reason } => Some(reason),
         _ => None,
     }) {
-        return Err(fail(exit_codes::INVALID_MODULE, format!("the runner cannot load the module: {reason}")));
+        return Err(fail(
+            exit_codes::INVALID_MODULE,
+            format!("the runner cannot load the module: {reason}"),
+        ));
     }
-    let source = FixtureSource::open(events)
-        .map_err(|e| fail(exit_codes::NOT_FOUND, format!("{e}; pass --fixtures DIR with recorded events/*.bin")))?;
+    let source = FixtureSource::open(events).map_err(|e| {
+        fail(
+            exit_codes::NOT_FOUND,
+            format!("{e}; pass --fixtures DIR with recorded events/*.bin"),
+        )
+    })?;
     let status = StatusHandle::default();
-    let options = ServeOptions { until: UntilDone::SourceEnd, ..ServeOptions::default() };
-    let runner = serve(runner, Box::new(source), None, StopHandle::new(), status, options)
-        .context("replaying the fixtures through the runner")?;
-    let records = runner.outputs(&id).context("reading the invocation records")?;
+    let options = ServeOptions {
+        until: UntilDone::SourceEnd,
+        ..ServeOptions::default()
+    };
+    let runner = serve(
+        runner,
+        Box::new(source),
+        None,
+        StopHandle::new(),
+        status,
+        options,
+    )
+    .context("replaying the fixtures through the runner")?;
+    let records = runner
+        .outputs(&id)
+        .context("reading the invocation records")?;
     bar.set_position(records.len() as u64);
     Ok(records)
 }
@@ -201,8 +233,10 @@ fn report(
         let path = golden_dir.join(format!("{stem}.out"));
         let ok = rec.status == InvocationStatus::Ok;
         let golden = if args.bless && ok {
-            std::fs::create_dir_all(&golden_dir).with_context(|| format!("creating {}", golden_dir.display()))?;
-            std::fs::write(&path, rec.stdout.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::create_dir_all(&golden_dir)
+                .with_context(|| format!("creating {}", golden_dir.display()))?;
+            std::fs::write(&path, rec.stdout.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             summary.blessed += 1;
             "blessed"
         } else {
@@ -210,7 +244,11 @@ fn report(
                 Ok(expected) if expected == rec.stdout.as_bytes() => "match",
                 Ok(expected) => {
                     summary.differs += 1;
-                    diffs.push(diff(&path, &String::from_utf8_lossy(&expected), &rec.stdout));
+                    diffs.push(diff(
+                        &path,
+                        &String::from_utf8_lossy(&expected),
+                        &rec.stdout,
+                    ));
                     "differs"
                 }
                 Err(_) => {
@@ -269,11 +307,23 @@ fn report(
             eprintln!("{d}");
         }
         let goldens = if summary.blessed > 0 {
-            format!("{} golden file(s) written to {}", summary.blessed, golden_dir.display())
+            format!(
+                "{} golden file(s) written to {}",
+                summary.blessed,
+                golden_dir.display()
+            )
         } else if summary.no_golden == summary.events {
-            format!("no golden files in {} (write them with --bless)", golden_dir.display())
+            format!(
+                "no golden files in {} (write them with --bless)",
+                golden_dir.display()
+            )
         } else {
-            format!("{} match, {} differ, {} without golden", summary.events - summary.differs - summary.no_golden, summary.differs, summary.no_golden)
+            format!(
+                "{} match, {} differ, {} without golden",
+                summary.events - summary.differs - summary.no_golden,
+                summary.differs,
+                summary.no_golden
+            )
         };
         ctx.out.status(
             if summary.passed { "Passed" } else { "Failed" },
@@ -338,7 +388,10 @@ fn locate_fixtures(explicit: Option<&Path>, crate_dir: Option<&Path>) -> anyhow:
         .map_err(|e| {
             fail(
                 exit_codes::NOT_FOUND,
-                format!("cannot read fixtures {}: {e}; pass --fixtures DIR with recorded events/*.bin", events.display()),
+                format!(
+                    "cannot read fixtures {}: {e}; pass --fixtures DIR with recorded events/*.bin",
+                    events.display()
+                ),
             )
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -349,11 +402,18 @@ fn locate_fixtures(explicit: Option<&Path>, crate_dir: Option<&Path>) -> anyhow:
     if stems.is_empty() {
         return Err(fail(
             exit_codes::NOT_FOUND,
-            format!("no event envelopes (*.bin) in {}; pass --fixtures DIR with recorded events", events.display()),
+            format!(
+                "no event envelopes (*.bin) in {}; pass --fixtures DIR with recorded events",
+                events.display()
+            ),
         ));
     }
     let events = events.canonicalize().unwrap_or(events);
-    Ok(Fixtures { events, golden, stems: stems.into_iter().map(|(_, s)| s).collect() })
+    Ok(Fixtures {
+        events,
+        golden,
+        stems: stems.into_iter().map(|(_, s)| s).collect(),
+    })
 }
 
 fn has_events(dir: &Path) -> bool {

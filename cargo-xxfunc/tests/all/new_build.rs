@@ -17,26 +17,52 @@ fn new_crate_builds_and_passes_its_test() {
     let krate = dir.path().join("my-transfers");
     assert_eq!(created["name"], "my-transfers");
     assert!(created["fixtures"].as_u64().unwrap() > 0, "{created}");
-    for file in ["Cargo.toml", ".cargo/config.toml", "src/main.rs", "README.md", ".gitignore"] {
+    for file in [
+        "Cargo.toml",
+        ".cargo/config.toml",
+        "src/main.rs",
+        "README.md",
+        ".gitignore",
+    ] {
         assert!(krate.join(file).is_file(), "{file} missing");
     }
     // The crate's own test, natively, with plain cargo and no edits.
-    let test = run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--quiet"])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", function_target_dir())
-        .env_remove("RUSTFLAGS"));
-    assert_eq!(test.code, 0, "cargo test in the new crate failed:\n{}\n{}", test.stdout, test.stderr);
+    let test = run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["test", "--quiet"])
+            .current_dir(&krate)
+            .env("CARGO_TARGET_DIR", function_target_dir())
+            .env_remove("RUSTFLAGS"),
+    );
+    assert_eq!(
+        test.code, 0,
+        "cargo test in the new crate failed:\n{}\n{}",
+        test.stdout, test.stderr
+    );
     assert!(test.stdout.contains("1 passed"), "{}", test.stdout);
 
     // build: path, size and hash of a valid module, on stdout.
     let out = xx(&krate, &["build"], code::OK);
-    let fields: Vec<(&str, &str)> =
-        out.stdout.lines().filter_map(|l| l.split_once(char::is_whitespace)).map(|(k, v)| (k, v.trim())).collect();
-    let path = fields.iter().find(|(k, _)| *k == "path").expect("path line").1;
+    let fields: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .map(|(k, v)| (k, v.trim()))
+        .collect();
+    let path = fields
+        .iter()
+        .find(|(k, _)| *k == "path")
+        .expect("path line")
+        .1;
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(fields.iter().find(|(k, _)| *k == "size").unwrap().1, bytes.len().to_string());
-    assert_eq!(fields.iter().find(|(k, _)| *k == "hash").unwrap().1, ModuleHash::of(&bytes).to_string());
+    assert_eq!(
+        fields.iter().find(|(k, _)| *k == "size").unwrap().1,
+        bytes.len().to_string()
+    );
+    assert_eq!(
+        fields.iter().find(|(k, _)| *k == "hash").unwrap().1,
+        ModuleHash::of(&bytes).to_string()
+    );
     assert!(out.stderr.contains("valid xxfunc module"), "{}", out.stderr);
 
     // --json carries the same facts.
@@ -44,7 +70,13 @@ fn new_crate_builds_and_passes_its_test() {
     assert_eq!(json["hash"], ModuleHash::of(&bytes).to_string());
     assert_eq!(json["size"], bytes.len() as u64);
     assert_eq!(json["package"], "my-transfers");
-    assert!(json["exports"].as_array().unwrap().iter().any(|e| e == "_start"));
+    assert!(
+        json["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "_start")
+    );
 
     // The function through the runner on the fixtures: passes with no goldens, then blesses them, then matches.
     let out = xx(&krate, &["test"], code::OK);
@@ -56,26 +88,54 @@ fn new_crate_builds_and_passes_its_test() {
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["passed"], true);
     assert_eq!(summary["differs"], 0);
-    assert_eq!(summary["events"].as_u64().unwrap() as usize, lines.len() - 1);
-    assert!(lines[..lines.len() - 1].iter().all(|l| l["type"] == "event" && l["golden"] == "match" && l["status"] == "ok"));
+    assert_eq!(
+        summary["events"].as_u64().unwrap() as usize,
+        lines.len() - 1
+    );
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l["type"] == "event" && l["golden"] == "match" && l["status"] == "ok")
+    );
 
     // A golden that disagrees fails the test with its own exit code and a diff.
     let golden_dir = krate.join("fixtures/golden/my-transfers");
-    let first = std::fs::read_dir(&golden_dir).unwrap().flatten().map(|e| e.path()).min().unwrap();
+    let first = std::fs::read_dir(&golden_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
     std::fs::write(&first, "{\"tampered\":true}\n").unwrap();
     let out = xx(&krate, &["test"], 13);
-    assert!(out.stderr.contains("differ") && out.stderr.contains("--bless"), "{}", out.stderr);
-    assert!(out.stderr.contains("-{\"tampered\":true}"), "a diff is shown: {}", out.stderr);
+    assert!(
+        out.stderr.contains("differ") && out.stderr.contains("--bless"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("-{\"tampered\":true}"),
+        "a diff is shown: {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn new_refuses_bad_names_and_existing_dirs() {
     let dir = tempfile::tempdir().unwrap();
     let out = xx(dir.path(), &["new", "Bad Name"], code::USAGE);
-    assert!(out.stderr.contains("invalid function name"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("invalid function name"),
+        "{}",
+        out.stderr
+    );
     new_function(dir.path(), "taken");
     let out = xx(dir.path(), &["new", "taken"], code::USAGE);
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
-    let out = xx(dir.path(), &["new", "x", "--sdk-path", "/nonexistent"], code::USAGE);
+    let out = xx(
+        dir.path(),
+        &["new", "x", "--sdk-path", "/nonexistent"],
+        code::USAGE,
+    );
     assert!(out.stderr.contains("XXFUNC_SDK_PATH"), "{}", out.stderr);
 }

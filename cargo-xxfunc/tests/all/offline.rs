@@ -9,7 +9,11 @@ use xxfunc_store::{ModuleHash, ModuleStore};
 use crate::util::{code, fixture_events, new_function, tiny_module, xx};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn file_store(dir: &Path) -> ModuleStore {
@@ -19,20 +23,33 @@ fn file_store(dir: &Path) -> ModuleStore {
 
 #[test]
 fn offline_journey() {
-    let Some(events) = fixture_events() else { return };
+    let Some(events) = fixture_events() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let krate = new_function(tmp.path(), "transfers");
 
     // deploy: only the hash on stdout.
     let out = xx(&krate, &["deploy", "--offline"], code::OK);
     let h1 = out.stdout.trim().to_string();
-    assert_eq!(out.stdout, format!("{h1}\n"), "deploy prints exactly the hash");
+    assert_eq!(
+        out.stdout,
+        format!("{h1}\n"),
+        "deploy prints exactly the hash"
+    );
     let h1_hash: ModuleHash = h1.parse().unwrap();
-    assert!(out.stderr.contains("Deployed transfers v1"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Deployed transfers v1"),
+        "{}",
+        out.stderr
+    );
     assert!(krate.join(".xxfunc/registry").is_dir() && krate.join(".xxfunc/modules").is_dir());
     // Deploying the same bytes again is idempotent.
     let again = xx(&krate, &["deploy", "--offline", "--json"], code::OK).json();
-    assert_eq!((again["hash"].as_str(), again["version"].as_u64()), (Some(h1.as_str()), Some(1)));
+    assert_eq!(
+        (again["hash"].as_str(), again["version"].as_u64()),
+        (Some(h1.as_str()), Some(1))
+    );
 
     // start by a hash prefix: the module runs as a function identified by its hash.
     let prefix = h1_hash.short(12);
@@ -42,66 +59,152 @@ fn offline_journey() {
 
     // Replay the fixtures through the embedded runner: outputs appear.
     let out = xx(&krate, &["dev", "--once"], code::OK);
-    assert!(out.stdout.contains("out | {\"op\":\"insert\""), "replay prints the outputs:\n{}", out.stdout);
-    let logs = xx(&krate, &["logs", &prefix, "--offline", "--json", "-n", "1000"], code::OK).json_lines();
+    assert!(
+        out.stdout.contains("out | {\"op\":\"insert\""),
+        "replay prints the outputs:\n{}",
+        out.stdout
+    );
+    let logs = xx(
+        &krate,
+        &["logs", &prefix, "--offline", "--json", "-n", "1000"],
+        code::OK,
+    )
+    .json_lines();
     assert_eq!(logs.len(), events.len(), "one invocation per fixture event");
-    assert!(logs.iter().all(|r| r["status"] == "ok" && r["id"] == h1.as_str()));
-    assert!(logs.iter().any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\"")));
-    let outputs = xx(&krate, &["logs", &h1, "--offline", "--outputs", "-n", "1000"], code::OK);
+    assert!(
+        logs.iter()
+            .all(|r| r["status"] == "ok" && r["id"] == h1.as_str())
+    );
+    assert!(
+        logs.iter()
+            .any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\""))
+    );
+    let outputs = xx(
+        &krate,
+        &["logs", &h1, "--offline", "--outputs", "-n", "1000"],
+        code::OK,
+    );
     for line in outputs.stdout.lines() {
         let record: Value = serde_json::from_str(line).unwrap();
-        assert!(record["op"] == "insert" || record["op"] == "retract", "{line}");
+        assert!(
+            record["op"] == "insert" || record["op"] == "retract",
+            "{line}"
+        );
     }
 
     // status: desired and observed state, cursor at the replayed head, counters.
     let status = xx(&krate, &["status", &h1, "--offline", "--json"], code::OK).json();
     assert_eq!(status["desired"], "started");
     assert_eq!(status["observed"]["state"], "running");
-    assert_eq!(status["counters"]["invocations"].as_u64().unwrap() as usize, events.len());
+    assert_eq!(
+        status["counters"]["invocations"].as_u64().unwrap() as usize,
+        events.len()
+    );
     assert_eq!(status["counters"]["failures"], 0);
     assert!(status["cursor"]["number"].as_u64().is_some(), "{status}");
     let table = xx(&krate, &["status", "--offline"], code::OK).stdout;
     let header = table.lines().next().unwrap();
-    for col in ["FUNCTION", "DESIRED", "OBSERVED", "CURSOR", "CALLS", "LAST ERROR"] {
+    for col in [
+        "FUNCTION",
+        "DESIRED",
+        "OBSERVED",
+        "CURSOR",
+        "CALLS",
+        "LAST ERROR",
+    ] {
         assert!(header.contains(col), "{table}");
     }
-    assert!(table.contains(&format!("blake3:{}", h1_hash.short(12))), "{table}");
+    assert!(
+        table.contains(&format!("blake3:{}", h1_hash.short(12))),
+        "{table}"
+    );
 
     // stop.
     let stopped = xx(&krate, &["stop", &h1, "--offline", "--json"], code::OK).json();
     assert_eq!(stopped["desired"], "stopped");
 
     // pin the name, deploy a new version: the name keeps running the old hash.
-    let pin = xx(&krate, &["pin", "transfers", "--offline", "--json"], code::OK).json();
-    assert_eq!((pin["hash"].as_str(), pin["pinned"].as_bool()), (Some(h1.as_str()), Some(true)));
+    let pin = xx(
+        &krate,
+        &["pin", "transfers", "--offline", "--json"],
+        code::OK,
+    )
+    .json();
+    assert_eq!(
+        (pin["hash"].as_str(), pin["pinned"].as_bool()),
+        (Some(h1.as_str()), Some(true))
+    );
     let v2_path = tmp.path().join("v2.wasm");
     std::fs::write(&v2_path, xxfunc_guest_modules::module_bytes("hello")).unwrap();
-    let v2 = xx(&krate, &["deploy", "--offline", "--json", v2_path.to_str().unwrap(), "--name", "transfers"], code::OK)
-        .json();
+    let v2 = xx(
+        &krate,
+        &[
+            "deploy",
+            "--offline",
+            "--json",
+            v2_path.to_str().unwrap(),
+            "--name",
+            "transfers",
+        ],
+        code::OK,
+    )
+    .json();
     let h2 = v2["hash"].as_str().unwrap().to_string();
     assert_ne!(h2, h1);
-    assert_eq!((v2["version"].as_u64(), v2["pinned"].as_bool()), (Some(2), Some(true)));
-    let named = xx(&krate, &["status", "transfers", "--offline", "--json"], code::OK).json();
+    assert_eq!(
+        (v2["version"].as_u64(), v2["pinned"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let named = xx(
+        &krate,
+        &["status", "transfers", "--offline", "--json"],
+        code::OK,
+    )
+    .json();
     assert_eq!(named["hash"], h1, "a pinned name keeps its hash");
     assert_eq!(named["version"], 2);
     assert_eq!(named["versions"].as_array().unwrap().len(), 2);
     let list = xx(&krate, &["list", "--offline", "--json"], code::OK).json_lines();
-    assert_eq!(list.iter().map(|v| v["id"].as_str().unwrap()).collect::<Vec<_>>(), ["transfers", h1.as_str()]);
+    assert_eq!(
+        list.iter()
+            .map(|v| v["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["transfers", h1.as_str()]
+    );
 
     // gc keeps everything referenced, removes only the orphan.
     let store = file_store(&krate.join(".xxfunc/modules"));
     let orphan = block_on(store.put(tiny_module(7))).unwrap().hash;
-    let dry = xx(&krate, &["gc", "--dry-run", "--offline", "--json"], code::OK).json();
+    let dry = xx(
+        &krate,
+        &["gc", "--dry-run", "--offline", "--json"],
+        code::OK,
+    )
+    .json();
     assert_eq!(dry["removed"], serde_json::json!([orphan.to_string()]));
     assert_eq!(dry["dry_run"], true);
-    assert!(block_on(store.contains(&orphan)).unwrap(), "--dry-run removes nothing");
+    assert!(
+        block_on(store.contains(&orphan)).unwrap(),
+        "--dry-run removes nothing"
+    );
     let out = xx(&krate, &["gc", "--offline"], code::OK);
     assert_eq!(out.stdout.trim(), orphan.to_string());
     let left = block_on(store.list()).unwrap();
-    assert!(left.contains(&h1_hash) && left.contains(&h2.parse().unwrap()) && !left.contains(&orphan), "{left:?}");
+    assert!(
+        left.contains(&h1_hash) && left.contains(&h2.parse().unwrap()) && !left.contains(&orphan),
+        "{left:?}"
+    );
 
     // unpin: the name runs its current version again.
     xx(&krate, &["unpin", "transfers", "--offline"], code::OK);
-    let named = xx(&krate, &["status", "transfers", "--offline", "--json"], code::OK).json();
-    assert_eq!((named["hash"].as_str(), named["pinned"].as_bool()), (Some(h2.as_str()), Some(false)));
+    let named = xx(
+        &krate,
+        &["status", "transfers", "--offline", "--json"],
+        code::OK,
+    )
+    .json();
+    assert_eq!(
+        (named["hash"].as_str(), named["pinned"].as_bool()),
+        (Some(h2.as_str()), Some(false))
+    );
 }

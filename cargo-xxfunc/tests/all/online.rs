@@ -10,7 +10,9 @@ use std::{
 
 use xxfunc_store::{ModuleHash, ModuleStore, test_utils::S3sFs};
 
-use crate::util::{code, colliding_modules, fixture_events, free_port, new_function, tiny_module, xx};
+use crate::util::{
+    code, colliding_modules, fixture_events, free_port, new_function, tiny_module, xx,
+};
 
 /// A child process killed on drop.
 struct Proc(Child);
@@ -30,20 +32,34 @@ fn sibling_binary(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipping: {} is not built; run `cargo build -p {name}` first", path.display());
+        eprintln!(
+            "skipping: {} is not built; run `cargo build -p {name}` first",
+            path.display()
+        );
         None
     }
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// Starts the gateway and waits for its "listening on" line.
 fn start_gateway(bin: &Path, data: &Path, s3: &S3sFs, token: &str) -> (Proc, String) {
     let port = free_port();
     let mut child = Command::new(bin)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--token", token, "--store", &s3.url("modules")])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--token",
+            token,
+            "--store",
+            &s3.url("modules"),
+        ])
         .arg("--data-dir")
         .arg(data)
         .envs(s3.env())
@@ -54,15 +70,24 @@ fn start_gateway(bin: &Path, data: &Path, s3: &S3sFs, token: &str) -> (Proc, Str
     let stdout = child.stdout.take().expect("piped stdout");
     let proc = Proc(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("reading the gateway's first line");
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reading the gateway's first line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     (proc, url.to_string())
 }
 
 #[test]
 fn online_journey() {
-    let Some(events) = fixture_events() else { return };
-    let Some(gateway_bin) = sibling_binary("xxfunc-gateway") else { return };
+    let Some(events) = fixture_events() else {
+        return;
+    };
+    let Some(gateway_bin) = sibling_binary("xxfunc-gateway") else {
+        return;
+    };
     let Some(s3) = S3sFs::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let token = "journey-token";
@@ -75,8 +100,16 @@ fn online_journey() {
     };
 
     // Writes need the right token.
-    let out = xx(&krate, &["deploy", "--gateway", &gw, "--token", "wrong"], code::AUTH);
-    assert!(out.stderr.contains("rejected the token") && out.stderr.contains("XXFUNC_TOKEN"), "{}", out.stderr);
+    let out = xx(
+        &krate,
+        &["deploy", "--gateway", &gw, "--token", "wrong"],
+        code::AUTH,
+    );
+    assert!(
+        out.stderr.contains("rejected the token") && out.stderr.contains("XXFUNC_TOKEN"),
+        "{}",
+        out.stderr
+    );
     let out = xx(&krate, &["deploy", "--gateway", &gw], code::AUTH);
     assert!(out.stderr.contains("needs a token"), "{}", out.stderr);
 
@@ -89,18 +122,31 @@ fn online_journey() {
     assert_eq!(built["hash"], h1, "the deployed hash is the built one");
     let h1_hash: ModuleHash = h1.parse().unwrap();
     let store = ModuleStore::open_with(&s3.url("modules"), s3.config()).unwrap();
-    assert!(block_on(store.contains(&h1_hash)).unwrap(), "the module is in the S3 store");
+    assert!(
+        block_on(store.contains(&h1_hash)).unwrap(),
+        "the module is in the S3 store"
+    );
 
     // start by hash prefix.
     let started = on(&["start", &h1_hash.short(10), "--json"], code::OK).json();
-    assert_eq!((started["id"].as_str(), started["desired"].as_str()), (Some(h1.as_str()), Some("started")));
+    assert_eq!(
+        (started["id"].as_str(), started["desired"].as_str()),
+        (Some(h1.as_str()), Some("started"))
+    );
 
     // Outputs appear once a runner follows the gateway.
     match sibling_binary("xxfunc-runner").filter(|bin| runner_follows_gateways(bin)) {
         Some(runner_bin) => {
             let _runner = Proc(
                 Command::new(&runner_bin)
-                    .args(["--gateway", &gw, "--token", token, "--store", &s3.url("modules")])
+                    .args([
+                        "--gateway",
+                        &gw,
+                        "--token",
+                        token,
+                        "--store",
+                        &s3.url("modules"),
+                    ])
                     .arg("--data-dir")
                     .arg(tmp.path().join("runner"))
                     .arg("--fixtures")
@@ -115,17 +161,30 @@ fn online_journey() {
                 let logs = on(&["logs", &h1, "--json", "-n", "1000"], code::OK).json_lines();
                 if logs.len() == events.len() {
                     assert!(logs.iter().all(|r| r["status"] == "ok"));
-                    assert!(logs.iter().any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\"")));
+                    assert!(
+                        logs.iter()
+                            .any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\""))
+                    );
                     break;
                 }
-                assert!(Instant::now() < deadline, "outputs did not appear: {} of {} records", logs.len(), events.len());
+                assert!(
+                    Instant::now() < deadline,
+                    "outputs did not appear: {} of {} records",
+                    logs.len(),
+                    events.len()
+                );
                 std::thread::sleep(Duration::from_millis(300));
             }
             let status = on(&["status", &h1, "--json"], code::OK).json();
             assert_eq!(status["observed"]["state"], "running");
-            assert_eq!(status["counters"]["invocations"].as_u64().unwrap() as usize, events.len());
+            assert_eq!(
+                status["counters"]["invocations"].as_u64().unwrap() as usize,
+                events.len()
+            );
         }
-        None => eprintln!("skipping the outputs step: no xxfunc-runner that follows a gateway (--gateway) is built"),
+        None => eprintln!(
+            "skipping the outputs step: no xxfunc-runner that follows a gateway (--gateway) is built"
+        ),
     }
 
     // stop.
@@ -136,10 +195,23 @@ fn online_journey() {
     on(&["pin", "transfers"], code::OK);
     let v2_path = tmp.path().join("hello.wasm");
     std::fs::write(&v2_path, xxfunc_guest_modules::module_bytes("hello")).unwrap();
-    let v2 = on(&["deploy", "--json", "--name", "transfers", v2_path.to_str().unwrap()], code::OK).json();
+    let v2 = on(
+        &[
+            "deploy",
+            "--json",
+            "--name",
+            "transfers",
+            v2_path.to_str().unwrap(),
+        ],
+        code::OK,
+    )
+    .json();
     let h2 = v2["hash"].as_str().unwrap().to_string();
     assert_ne!(h2, h1);
-    assert_eq!((v2["version"].as_u64(), v2["pinned"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(
+        (v2["version"].as_u64(), v2["pinned"].as_bool()),
+        (Some(2), Some(true))
+    );
     let named = on(&["status", "transfers", "--json"], code::OK).json();
     assert_eq!(named["hash"], h1);
     assert_eq!(named["versions"].as_array().unwrap().len(), 2);
@@ -151,22 +223,41 @@ fn online_journey() {
     let gc = on(&["gc", "--json"], code::OK).json();
     assert_eq!(gc["removed"], serde_json::json!([orphan.to_string()]));
     let left = block_on(store.list()).unwrap();
-    assert!(left.contains(&h1_hash) && !left.contains(&orphan), "{left:?}");
+    assert!(
+        left.contains(&h1_hash) && !left.contains(&orphan),
+        "{left:?}"
+    );
 
     // Unknown name and ambiguous prefix, as the gateway reports them.
     let out = on(&["status", "erc20"], code::NOT_FOUND);
-    assert!(out.stderr.contains(&format!("function \"erc20\" not found on {gw}")), "{}", out.stderr);
-    assert!(out.stderr.contains("run cargo xxfunc list"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("function \"erc20\" not found on {gw}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("run cargo xxfunc list"),
+        "{}",
+        out.stderr
+    );
     let (a, b, prefix) = colliding_modules();
     for (name, bytes) in [("amb-a", a), ("amb-b", b)] {
         let path = tmp.path().join(format!("{name}.wasm"));
         std::fs::write(&path, bytes).unwrap();
-        on(&["deploy", "--name", name, path.to_str().unwrap()], code::OK);
+        on(
+            &["deploy", "--name", name, path.to_str().unwrap()],
+            code::OK,
+        );
     }
     let out = on(&["start", &format!("blake3:{prefix}")], code::AMBIGUOUS);
     assert!(out.stderr.contains("more hex digits"), "{}", out.stderr);
     for bytes in [a, b] {
-        assert!(out.stderr.contains(&ModuleHash::of(bytes).to_string()), "candidates listed: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&ModuleHash::of(bytes).to_string()),
+            "candidates listed: {}",
+            out.stderr
+        );
     }
 }
 
@@ -181,12 +272,20 @@ fn runner_follows_gateways(bin: &Path) -> bool {
 /// a backfill from the first fixture block, produces outputs; Ctrl-C stops it cleanly.
 #[test]
 fn dev_serves_gateway_and_runner() {
-    let Some(events) = fixture_events() else { return };
+    let Some(events) = fixture_events() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let port = free_port();
     let mut child = crate::util::cli(tmp.path())
-        .args(["dev", "--json", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "dev",
+            "--json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -196,36 +295,67 @@ fn dev_serves_gateway_and_runner() {
     let dev = Proc(child);
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    let listening: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let listening: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     assert_eq!(listening["type"], "listening");
     let gw = listening["gateway"].as_str().unwrap().to_string();
     let token = listening["token"].as_str().unwrap().to_string();
     assert_eq!(gw, format!("http://127.0.0.1:{port}"));
     assert_eq!(token.len(), 32, "a generated token");
-    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("dev.json")).unwrap()).unwrap();
-    assert_eq!((info["gateway"].as_str(), info["token"].as_str()), (Some(gw.as_str()), Some(token.as_str())));
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("dev.json")).unwrap()).unwrap();
+    assert_eq!(
+        (info["gateway"].as_str(), info["token"].as_str()),
+        (Some(gw.as_str()), Some(token.as_str()))
+    );
 
     // While dev runs, --offline explains how to reach it instead.
-    let out = xx(tmp.path(), &["list", "--offline", "--data-dir", data.to_str().unwrap()], 12);
-    assert!(out.stderr.contains(&format!("--gateway {gw} --token {token}")), "{}", out.stderr);
+    let out = xx(
+        tmp.path(),
+        &["list", "--offline", "--data-dir", data.to_str().unwrap()],
+        12,
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("--gateway {gw} --token {token}")),
+        "{}",
+        out.stderr
+    );
 
     let erc20 = tmp.path().join("erc20.wasm");
-    std::fs::write(&erc20, xxfunc_guest_modules::module_bytes("erc20-transfers")).unwrap();
+    std::fs::write(
+        &erc20,
+        xxfunc_guest_modules::module_bytes("erc20-transfers"),
+    )
+    .unwrap();
     let on = |args: &[&str], expect: i32| {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--gateway", &gw, "--token", &token]);
         xx(tmp.path(), &full, expect)
     };
-    on(&["deploy", "--name", "erc20", erc20.to_str().unwrap()], code::OK);
+    on(
+        &["deploy", "--name", "erc20", erc20.to_str().unwrap()],
+        code::OK,
+    );
     let first = first_fixture_block(&events);
-    on(&["start", "erc20", "--from-block", &first.to_string()], code::OK);
+    on(
+        &["start", "erc20", "--from-block", &first.to_string()],
+        code::OK,
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let logs = on(&["logs", "erc20", "--json", "-n", "1000"], code::OK).json_lines();
-        if !logs.is_empty() && logs.iter().any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\"")) {
+        if !logs.is_empty()
+            && logs
+                .iter()
+                .any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\""))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "no outputs from the embedded runner: {logs:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no outputs from the embedded runner: {logs:?}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     // The same records stream on dev's stdout.
@@ -243,7 +373,13 @@ fn dev_serves_gateway_and_runner() {
     assert!(streamed, "dev streams invocation records on stdout");
 
     let pid = dev.0.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let mut dev = dev;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -254,11 +390,16 @@ fn dev_serves_gateway_and_runner() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "dev exits 0 on Ctrl-C: {status:?}");
-    assert!(!data.join("dev.json").exists(), "dev.json is removed on exit");
+    assert!(
+        !data.join("dev.json").exists(),
+        "dev.json is removed on exit"
+    );
 }
 
 /// The block number of the first fixture event (from its envelope header, see docs/abi.md).
 fn first_fixture_block(events: &[PathBuf]) -> u64 {
     let bytes = std::fs::read(&events[0]).unwrap();
-    xxfunc_abi::decode(&bytes).expect("a valid fixture envelope").number()
+    xxfunc_abi::decode(&bytes)
+        .expect("a valid fixture envelope")
+        .number()
 }

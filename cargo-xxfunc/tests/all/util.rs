@@ -65,7 +65,9 @@ impl Out {
         self.stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{self:?}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{self:?}"))
+            })
             .collect()
     }
 
@@ -79,7 +81,9 @@ impl Out {
 
 /// Runs `cmd` and captures its output.
 pub fn run(cmd: &mut Command) -> Out {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -91,7 +95,14 @@ pub fn run(cmd: &mut Command) -> Out {
 #[track_caller]
 pub fn xx(dir: &Path, args: &[&str], expect: i32) -> Out {
     let out = run(cli(dir).args(args));
-    assert_eq!(out.code, expect, "cargo xxfunc {}\n--- stdout\n{}\n--- stderr\n{}", args.join(" "), out.stdout, out.stderr);
+    assert_eq!(
+        out.code,
+        expect,
+        "cargo xxfunc {}\n--- stdout\n{}\n--- stderr\n{}",
+        args.join(" "),
+        out.stdout,
+        out.stderr
+    );
     out
 }
 
@@ -129,7 +140,8 @@ pub fn tiny_module(n: u64) -> Vec<u8> {
         0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
         0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: func () -> ()
         0x03, 0x02, 0x01, 0x00, // function section
-        0x07, 0x0a, 0x01, 0x06, b'_', b's', b't', b'a', b'r', b't', 0x00, 0x00, // export _start
+        0x07, 0x0a, 0x01, 0x06, b'_', b's', b't', b'a', b'r', b't', 0x00,
+        0x00, // export _start
         0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code section: empty body
         0x00, 0x0a, 0x01, b'n', // custom section "n" of 10 bytes
     ];
@@ -155,5 +167,9 @@ pub fn colliding_modules() -> &'static (Vec<u8>, Vec<u8>, String) {
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port").local_addr().expect("local addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
