@@ -238,7 +238,7 @@ async fn watch_loop(
     krate: Option<&FunctionCrate>,
     first_block: Option<u64>,
 ) -> anyhow::Result<()> {
-    let mut seen: HashMap<FunctionId, HashSet<(u64, u64, String, bool, String)>> = HashMap::new();
+    let mut seen: HashMap<FunctionId, HashSet<logs::Key>> = HashMap::new();
     let mut stamp = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -325,20 +325,14 @@ async fn redeploy(
 fn print_new(
     ctx: &Ctx,
     registry: &Registry,
-    seen: &mut HashMap<FunctionId, HashSet<(u64, u64, String, bool, String)>>,
+    seen: &mut HashMap<FunctionId, HashSet<logs::Key>>,
 ) -> anyhow::Result<usize> {
     let mut printed = 0;
     for view in registry.list()? {
         let page = registry.logs(&view.id, 200)?;
         let set = seen.entry(view.id.clone()).or_default();
         for rec in &page.invocations {
-            let key = (
-                rec.at_ms,
-                rec.block.number,
-                rec.block.hash.to_string(),
-                rec.kind == xxfunc_api::EventKind::Commit,
-                rec.hash.to_string(),
-            );
+            let key = logs::key(rec);
             if set.insert(key) {
                 printed += 1;
                 if ctx.out.json() {

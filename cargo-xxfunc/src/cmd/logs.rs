@@ -28,9 +28,10 @@ pub(crate) struct LogsArgs {
     pub(crate) interval_ms: u64,
 }
 
-type Key = (u64, u64, String, bool, String);
+/// Identifies an invocation record: finish time, block number and hash, direction, module.
+pub(crate) type Key = (u64, u64, String, bool, String);
 
-fn key(r: &InvocationRecord) -> Key {
+pub(crate) fn key(r: &InvocationRecord) -> Key {
     (
         r.at_ms,
         r.block.number,

@@ -152,7 +152,7 @@ fn replay(
     let id: FunctionId = name
         .to_ascii_lowercase()
         .parse()
-        .unwrap_or_else(|_| FunctionId::Hash(hash));
+        .unwrap_or(FunctionId::Hash(hash));
     runner
         .apply(&FunctionSpec {
             id: id.clone(),
