@@ -92,6 +92,16 @@ pub struct Checkpoint {
     pub tip: Option<BlockRef>,
 }
 
+/// Options for the database and each column family. Compression is named
+/// explicitly: RocksDB's default depends on the codecs compiled in, and a
+/// build that links Snappy (as reth's does) would otherwise write files that
+/// this workspace's LZ4-only build cannot read.
+fn column_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts
+}
+
 /// The database.
 pub(crate) struct StateDb {
     db: DB,
@@ -100,11 +110,11 @@ pub(crate) struct StateDb {
 
 impl StateDb {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let mut opts = Options::default();
+        let mut opts = column_options();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let cfs = [CF_FUNCTIONS, CF_RECORDS, CF_META]
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(name, column_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| RunnerError::Db {
             path: path.to_path_buf(),
             source,
