@@ -28,7 +28,10 @@
 //!   loss). The feed entry is in the same batch as the change it describes, so
 //!   after any crash the feed has no gap and agrees with the state.
 //! - Writers are serialised, so read-modify-write operations (version
-//!   numbers, feed seqs) never race. Readers never block writers.
+//!   numbers, feed seqs) never race; the WAL sync happens after the lock is
+//!   released, so concurrent writers share syncs (group commit). Readers never
+//!   block writers. A reader may see a change a moment before its sync
+//!   returns; only a power loss in that moment could take it back.
 //! - Repeating an operation is harmless: binding a name to its current hash,
 //!   starting a started function from the head, stopping a stopped one,
 //!   pinning a pinned one change nothing and add no feed entry.

@@ -10,7 +10,6 @@ use std::{
 use parking_lot::{Condvar, Mutex};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
 };
 use xxfunc_api::{
     BindResponse, ChangeKind, DesiredState, FeedEntry, FeedPage, FeedSnapshot, FunctionId,
@@ -191,7 +190,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Db`] if the write fails; nothing is changed then.
     pub fn bind(&self, name: &FunctionName, hash: ModuleHash) -> Result<BindResponse> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let id = FunctionId::Name(name.clone());
         let state = self.load(&id)?;
         if let Some(rec) = state.name
@@ -225,6 +224,8 @@ impl Registry {
         };
         tx.feed(&id, ChangeKind::Deployed, spec_of(&id, &after), at_ms);
         tx.commit()?;
+        drop(w);
+        self.sync_wal()?;
         Ok(BindResponse {
             name: name.clone(),
             hash,
@@ -245,7 +246,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::FunctionNotFound`] for a name that was never bound.
     pub fn start(&self, id: &FunctionId, from: StartFrom) -> Result<FunctionSpec> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let state = self.load(id)?;
         self.require_exists(id, &state, false)?;
         let cur = state.desired.unwrap_or_default();
@@ -257,7 +258,10 @@ impl Registry {
             start: from,
             start_generation: cur.start_generation + 1,
         };
-        self.set_desired(id, state, rec, ChangeKind::Started)
+        let spec = self.set_desired(id, state, rec, ChangeKind::Started)?;
+        drop(w);
+        self.sync_wal()?;
+        Ok(spec)
     }
 
     /// Sets a function's desired state to stopped. Stopping a stopped function changes nothing.
@@ -265,22 +269,21 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::FunctionNotFound`] for an unknown name, or a hash that was never started.
     pub fn stop(&self, id: &FunctionId) -> Result<FunctionSpec> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let state = self.load(id)?;
         self.require_exists(id, &state, true)?;
         let cur = state.desired.unwrap_or_default();
         if cur.desired == DesiredState::Stopped {
             return Ok(spec_of(id, &state).expect("an existing function has a spec"));
         }
-        self.set_desired(
-            id,
-            state,
-            DesiredRecord {
-                desired: DesiredState::Stopped,
-                ..cur
-            },
-            ChangeKind::Stopped,
-        )
+        let rec = DesiredRecord {
+            desired: DesiredState::Stopped,
+            ..cur
+        };
+        let spec = self.set_desired(id, state, rec, ChangeKind::Stopped)?;
+        drop(w);
+        self.sync_wal()?;
+        Ok(spec)
     }
 
     fn set_desired(
@@ -310,7 +313,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::FunctionNotFound`] for a name that was never bound.
     pub fn pin(&self, id: &FunctionId) -> Result<PinResponse> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let state = self.load(id)?;
         let hash = match id {
             FunctionId::Name(_) => state.name.ok_or_else(|| not_found(id))?.hash,
@@ -331,6 +334,8 @@ impl Registry {
         };
         tx.feed(id, ChangeKind::Pinned, spec_of(id, &after), now_ms());
         tx.commit()?;
+        drop(w);
+        self.sync_wal()?;
         Ok(PinResponse {
             id: id.clone(),
             hash,
@@ -344,7 +349,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::FunctionNotFound`] for a name that was never bound.
     pub fn unpin(&self, id: &FunctionId) -> Result<PinResponse> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let state = self.load(id)?;
         let current = match id {
             FunctionId::Name(_) => state.name.ok_or_else(|| not_found(id))?.hash,
@@ -362,6 +367,8 @@ impl Registry {
         let after = State { pin: None, ..state };
         tx.feed(id, ChangeKind::Unpinned, spec_of(id, &after), now_ms());
         tx.commit()?;
+        drop(w);
+        self.sync_wal()?;
         Ok(PinResponse {
             id: id.clone(),
             hash: pinned,
@@ -377,7 +384,7 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Db`] if the write fails.
     pub fn record_report(&self, runner_id: &str, report: &RunnerReport) -> Result<()> {
-        let _w = self.inner.write.lock();
+        let w = self.inner.write.lock();
         let at_ms = now_ms();
         let mut batch = WriteBatch::default();
         for f in &report.functions {
@@ -415,7 +422,9 @@ impl Registry {
                 );
             }
         }
-        self.write_batch(batch)
+        self.write_batch(batch)?;
+        drop(w);
+        self.sync_wal()
     }
 
     // ----------------------------------------------------------------- reads
@@ -789,14 +798,31 @@ impl Registry {
         })
     }
 
+    /// Writes a batch to the WAL and memtable, in feed order (callers hold
+    /// the write lock). Not yet synced: see [`sync_wal`](Self::sync_wal).
     fn write_batch(&self, batch: WriteBatch) -> Result<()> {
-        let mut opts = WriteOptions::default();
-        opts.set_sync(self.inner.options.sync);
         self.inner
             .db
-            .write_opt(batch, &opts)
+            .write(batch)
             .map_err(|source| RegistryError::Db {
                 op: "write batch",
+                source,
+            })
+    }
+
+    /// Syncs the WAL; called after the write lock is released, so writers
+    /// that commit while one sync runs share the next one (group commit).
+    /// Batches reach the WAL in feed order, so a crash keeps a gapless prefix,
+    /// and no write is acknowledged before the sync covering it returns.
+    fn sync_wal(&self) -> Result<()> {
+        if !self.inner.options.sync {
+            return Ok(());
+        }
+        self.inner
+            .db
+            .flush_wal(true)
+            .map_err(|source| RegistryError::Db {
+                op: "sync WAL",
                 source,
             })
     }
