@@ -65,8 +65,9 @@ fn new_crate_builds_and_passes_its_test() {
     );
     assert!(out.stderr.contains("valid xxfunc module"), "{}", out.stderr);
 
-    // --json carries the same facts.
+    // --json carries the same facts (read the file again: the SDK may have been rebuilt meanwhile).
     let json = xx(&krate, &["build", "--json"], code::OK).json();
+    let bytes = std::fs::read(json["path"].as_str().unwrap()).unwrap();
     assert_eq!(json["hash"], ModuleHash::of(&bytes).to_string());
     assert_eq!(json["size"], bytes.len() as u64);
     assert_eq!(json["package"], "my-transfers");

@@ -60,7 +60,7 @@ fn offline_journey() {
     // Replay the fixtures through the embedded runner: outputs appear.
     let out = xx(&krate, &["dev", "--once"], code::OK);
     assert!(
-        out.stdout.contains("out | {\"op\":\"insert\""),
+        out.stdout.contains("  out | {") && out.stdout.contains("\"op\":\"insert\""),
         "replay prints the outputs:\n{}",
         out.stdout
     );
