@@ -34,7 +34,10 @@ impl FromStr for FunctionName {
     type Err = InvalidName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| InvalidName { input: s.to_string(), reason };
+        let err = |reason| InvalidName {
+            input: s.to_string(),
+            reason,
+        };
         let bytes = s.as_bytes();
         let Some(first) = bytes.first() else {
             return Err(err("it is empty"));
@@ -45,11 +48,12 @@ impl FromStr for FunctionName {
         if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
             return Err(err("it must start with a lowercase letter or a digit"));
         }
-        if !bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return Err(err("only lowercase letters, digits, '.', '_' and '-' are allowed"));
+        if !bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        }) {
+            return Err(err(
+                "only lowercase letters, digits, '.', '_' and '-' are allowed",
+            ));
         }
         Ok(Self(s.to_string()))
     }
@@ -111,10 +115,13 @@ impl FromStr for FunctionId {
     type Err = InvalidName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with("blake3:") {
-            return s.parse::<ModuleHash>().map(Self::Hash).map_err(|_| InvalidName {
-                input: s.to_string(),
-                reason: "a hash identity is blake3: followed by 64 lowercase hex digits",
-            });
+            return s
+                .parse::<ModuleHash>()
+                .map(Self::Hash)
+                .map_err(|_| InvalidName {
+                    input: s.to_string(),
+                    reason: "a hash identity is blake3: followed by 64 lowercase hex digits",
+                });
         }
         s.parse().map(Self::Name)
     }
@@ -146,7 +153,20 @@ mod tests {
 
     #[test]
     fn rejects_invalid_names() {
-        for bad in ["", "-a", ".a", "_a", "A", "aB", "a/b", "..", "a b", "héllo", "a:b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "_a",
+            "A",
+            "aB",
+            "a/b",
+            "..",
+            "a b",
+            "héllo",
+            "a:b",
+            &"a".repeat(64),
+        ] {
             let err = bad.parse::<FunctionName>().unwrap_err();
             assert_eq!(err.input, bad);
         }
@@ -155,7 +175,10 @@ mod tests {
     #[test]
     fn function_id_round_trips() {
         let hash = ModuleHash::of(b"module");
-        for id in [FunctionId::Hash(hash), FunctionId::Name("hello".parse().unwrap())] {
+        for id in [
+            FunctionId::Hash(hash),
+            FunctionId::Name("hello".parse().unwrap()),
+        ] {
             let json = serde_json::to_string(&id).unwrap();
             assert_eq!(serde_json::from_str::<FunctionId>(&json).unwrap(), id);
             assert_eq!(id.to_string().parse::<FunctionId>().unwrap(), id);

@@ -61,11 +61,18 @@ pub fn validate_module(bytes: &[u8]) -> Result<ModuleInfo, ValidationError> {
         return Err(ValidationError::NotWasm);
     }
     let mut validator = Validator::new_with_features(WasmFeatures::default());
-    let mut info = ModuleInfo { imports: Vec::new(), exports: Vec::new() };
+    let mut info = ModuleInfo {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
     let mut start_is_func = false;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(invalid)?;
-        if let Payload::Version { encoding: Encoding::Component, .. } = payload {
+        if let Payload::Version {
+            encoding: Encoding::Component,
+            ..
+        } = payload
+        {
             return Err(ValidationError::Component);
         }
         match &payload {
@@ -79,7 +86,8 @@ pub fn validate_module(bytes: &[u8]) -> Result<ModuleInfo, ValidationError> {
                         });
                     }
                     let _: &TypeRef = &import.ty;
-                    info.imports.push((import.module.to_string(), import.name.to_string()));
+                    info.imports
+                        .push((import.module.to_string(), import.name.to_string()));
                 }
             }
             Payload::ExportSection(reader) => {
@@ -102,7 +110,10 @@ pub fn validate_module(bytes: &[u8]) -> Result<ModuleInfo, ValidationError> {
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> ValidationError {
-    ValidationError::Invalid { offset: e.offset(), message: e.message().to_string() }
+    ValidationError::Invalid {
+        offset: e.offset(),
+        message: e.message().to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -120,20 +131,31 @@ mod tests {
             (memory (export "memory") 1)
             (func (export "_start")))"#);
         let info = validate_module(&bytes).unwrap();
-        assert_eq!(info.imports, [("wasi_snapshot_preview1".to_string(), "proc_exit".to_string())]);
+        assert_eq!(
+            info.imports,
+            [(
+                "wasi_snapshot_preview1".to_string(),
+                "proc_exit".to_string()
+            )]
+        );
         assert!(info.exports.contains(&"_start".to_string()));
     }
 
     #[test]
     fn rejects_bad_modules() {
-        assert_eq!(validate_module(b"hello world").unwrap_err(), ValidationError::NotWasm);
+        assert_eq!(
+            validate_module(b"hello world").unwrap_err(),
+            ValidationError::NotWasm
+        );
         assert_eq!(
             validate_module(&wat(r#"(module (func (export "main")))"#)).unwrap_err(),
             ValidationError::NoStart
         );
         assert_eq!(
-            validate_module(&wat(r#"(module (global (export "_start") i32 (i32.const 0)))"#))
-                .unwrap_err(),
+            validate_module(&wat(
+                r#"(module (global (export "_start") i32 (i32.const 0)))"#
+            ))
+            .unwrap_err(),
             ValidationError::NoStart
         );
         assert_eq!(
@@ -141,10 +163,16 @@ mod tests {
                 r#"(module (import "env" "foo" (func)) (func (export "_start")))"#
             ))
             .unwrap_err(),
-            ValidationError::ForbiddenImport { module: "env".into(), name: "foo".into() }
+            ValidationError::ForbiddenImport {
+                module: "env".into(),
+                name: "foo".into()
+            }
         );
         let mut truncated = wat(r#"(module (func (export "_start")))"#);
         truncated.truncate(truncated.len() - 3);
-        assert!(matches!(validate_module(&truncated), Err(ValidationError::Invalid { .. })));
+        assert!(matches!(
+            validate_module(&truncated),
+            Err(ValidationError::Invalid { .. })
+        ));
     }
 }

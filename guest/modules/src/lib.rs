@@ -118,7 +118,14 @@ pub fn build_all() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(repo_root())
-            .args(["build", "--quiet", "--profile", "guest", "--target", "wasm32-wasip1"])
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "guest",
+                "--target",
+                "wasm32-wasip1",
+            ])
             .arg("--target-dir")
             .arg(&target)
             .env_remove("CARGO_TARGET_DIR")
