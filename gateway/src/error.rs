@@ -60,9 +60,9 @@ pub enum ApiError {
     /// A registry failure.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// A module store failure.
+    /// A module store failure (boxed: store errors are large).
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// A worker thread failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,7 +92,7 @@ impl ApiError {
                 RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
                 _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
             },
-            Self::Store(e) => match e {
+            Self::Store(e) => match e.as_ref() {
                 StoreError::NotFound { .. } | StoreError::PrefixNotFound { .. } => {
                     (S::NOT_FOUND, codes::NOT_FOUND)
                 }
@@ -110,26 +110,32 @@ impl ApiError {
 
     fn candidates(&self) -> Vec<ModuleHash> {
         match self {
-            Self::Registry(RegistryError::Ambiguous { candidates, .. })
-            | Self::Store(StoreError::Ambiguous { candidates, .. }) => candidates.clone(),
+            Self::Registry(RegistryError::Ambiguous { candidates, .. }) => candidates.clone(),
+            Self::Store(e) => match e.as_ref() {
+                StoreError::Ambiguous { candidates, .. } => candidates.clone(),
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }
 
     fn message(&self) -> String {
-        match self {
-            Self::Store(StoreError::Backend { .. }) => {
+        let Self::Store(store) = self else {
+            return self.to_string();
+        };
+        match store.as_ref() {
+            StoreError::Backend { .. } => {
                 format!(
                     "{self}; the module store is unreachable or failing, check the --store backend and retry"
                 )
             }
-            Self::Store(StoreError::Corrupt { .. }) => {
+            StoreError::Corrupt { .. } => {
                 format!("{self}; re-upload the module to repair the store")
             }
-            Self::Store(StoreError::PrefixNotFound { .. } | StoreError::NotFound { .. }) => {
+            StoreError::PrefixNotFound { .. } | StoreError::NotFound { .. } => {
                 format!("{self}; upload it first with `cargo xxfunc deploy` or POST /v1/modules")
             }
-            Self::Store(StoreError::Ambiguous { .. }) => format!("{self}; type more hex digits"),
+            StoreError::Ambiguous { .. } => format!("{self}; type more hex digits"),
             _ => self.to_string(),
         }
     }
@@ -152,6 +158,12 @@ impl ResponseError for ApiError {
                 candidates: self.candidates(),
             },
         })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
     }
 }
 

@@ -33,7 +33,7 @@ pub enum GatewayError {
     Registry(#[from] xxfunc_registry::RegistryError),
     /// The module store could not be opened.
     #[error("opening the module store: {0}")]
-    Store(#[from] xxfunc_store::StoreError),
+    Store(Box<xxfunc_store::StoreError>),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -109,7 +109,8 @@ impl RunningGateway {
 pub async fn serve(config: GatewayConfig) -> Result<RunningGateway, GatewayError> {
     check_listen(&config)?;
     let registry = Registry::open(config.registry_dir())?;
-    let store = ModuleStore::open_with(&config.store_url, config.store_config.clone())?;
+    let store = ModuleStore::open_with(&config.store_url, config.store_config.clone())
+        .map_err(|e| GatewayError::Store(Box::new(e)))?;
     serve_with(config, registry, store).await
 }
 
@@ -162,11 +163,13 @@ pub async fn serve_with(
             .configure(routes::configure)
             .default_service(web::to(routes::no_route))
     })
-    // Idle keep-alive connections outlive the client's pool idle timeout
-    // (30 s in `xxfunc_api::client`), so a client never reuses a connection
-    // the server is closing. Slow request heads still time out.
+    // Both timers outlast the client's pool idle timeout (30 s in
+    // `xxfunc_api::client`), so a client never sends a request on a
+    // connection the server is closing: an idle keep-alive connection lives
+    // 75 s, and a connection that has not sent its first request head (which
+    // pools open ahead of use) 60 s.
     .keep_alive(Duration::from_secs(75))
-    .client_request_timeout(Duration::from_secs(30))
+    .client_request_timeout(Duration::from_secs(60))
     .shutdown_timeout(5)
     .disable_signals();
     if config.workers > 0 {

@@ -97,6 +97,9 @@ struct Inner {
 
 type Listener = Box<dyn Fn(u64) + Send + Sync>;
 
+/// A raw RocksDB entry.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 /// Everything stored about one identity.
 #[derive(Default)]
 struct State {
@@ -706,7 +709,7 @@ impl Registry {
             .transpose()
     }
 
-    fn scan(&self, cf: &'static str) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    fn scan(&self, cf: &'static str) -> Result<Vec<KeyValue>> {
         self.inner
             .db
             .iterator_cf(self.cf(cf), IteratorMode::Start)

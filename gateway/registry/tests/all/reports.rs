@@ -16,7 +16,7 @@ fn record(id: &FunctionId, n: u64) -> InvocationRecord {
             number: n,
             hash: B256::with_last_byte(n as u8),
         },
-        status: if n % 2 == 0 {
+        status: if n.is_multiple_of(2) {
             InvocationStatus::Ok
         } else {
             InvocationStatus::Failed {
