@@ -1,0 +1,135 @@
+//! [`GatewayRegistry`]: the runner's [`Registry`] seam over the gateway's
+//! HTTP API (snapshot, long-polled change feed, reports), and
+//! [`GatewayModules`]: module bytes fetched through the gateway.
+//!
+//! Both use the typed client `xxfunc_api::client::Client` and block the
+//! calling thread on a private tokio runtime, so call them from a plain
+//! thread (the runner's control thread), never from inside an async task.
+
+use std::time::Duration;
+
+use xxfunc_api::{FeedPage, FeedSnapshot, ModuleHash, RunnerReport, client::Client};
+
+use crate::{
+    error::{Result, RunnerError},
+    modules::ModuleSource,
+    registry::Registry,
+};
+
+/// The gateway as the runner's registry: follows `GET /v1/feed` with long
+/// polls (so a start or stop reaches the runner as soon as it is committed)
+/// and posts reports to `POST /v1/runners/{runner_id}/report`.
+pub struct GatewayRegistry {
+    client: Client,
+    runner_id: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for GatewayRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayRegistry")
+            .field("gateway", &self.client.base_url().as_str())
+            .field("runner_id", &self.runner_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayRegistry {
+    /// A registry backed by the gateway `client` talks to (give the client
+    /// the write token: reports are mutating requests).
+    ///
+    /// # Errors
+    /// [`RunnerError::Source`] when the private runtime cannot start.
+    pub fn new(client: Client, runner_id: impl Into<String>) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                RunnerError::Source(format!("starting the gateway client runtime: {e}"))
+            })?;
+        Ok(Self {
+            client,
+            runner_id: runner_id.into(),
+            runtime,
+        })
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn registry_error(e: xxfunc_api::client::ClientError) -> RunnerError {
+    RunnerError::Registry(e.to_string())
+}
+
+impl Registry for GatewayRegistry {
+    fn snapshot(&self) -> Result<FeedSnapshot> {
+        self.runtime
+            .block_on(self.client.feed_snapshot())
+            .map_err(registry_error)
+    }
+
+    fn wait_changes(&self, after: u64, timeout: Duration) -> Result<FeedPage> {
+        self.runtime
+            .block_on(self.client.feed(after, timeout))
+            .map_err(registry_error)
+    }
+
+    fn report(&self, report: &RunnerReport) -> Result<()> {
+        self.runtime
+            .block_on(self.client.report(&self.runner_id, report))
+            .map_err(registry_error)
+    }
+}
+
+/// Module bytes through `GET /v1/modules/{hash}` (for runners without direct
+/// access to the module store). The client checks the bytes against their hash.
+pub struct GatewayModules {
+    client: Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for GatewayModules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayModules")
+            .field("gateway", &self.client.base_url().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayModules {
+    /// Fetches modules through the gateway `client` talks to.
+    ///
+    /// # Errors
+    /// [`RunnerError::Source`] when the private runtime cannot start.
+    pub fn new(client: Client) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                RunnerError::Source(format!("starting the gateway client runtime: {e}"))
+            })?;
+        Ok(Self { client, runtime })
+    }
+}
+
+impl ModuleSource for GatewayModules {
+    fn fetch(&self, hash: &ModuleHash) -> Result<Vec<u8>> {
+        let (got, bytes) = self
+            .runtime
+            .block_on(self.client.download(&hash.to_string()))
+            .map_err(|e| RunnerError::ModuleFetch {
+                hash: *hash,
+                message: e.to_string(),
+            })?;
+        if got != *hash {
+            return Err(RunnerError::ModuleFetch {
+                hash: *hash,
+                message: format!("the gateway returned module {got}"),
+            });
+        }
+        Ok(bytes)
+    }
+}
