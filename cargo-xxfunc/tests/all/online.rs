@@ -371,6 +371,9 @@ fn dev_serves_gateway_and_runner() {
         }
     }
     assert!(streamed, "dev streams invocation records on stdout");
+    // Keep reading what dev prints, as a terminal would, so a full pipe never
+    // blocks it while it shuts down.
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
 
     let pid = dev.0.id().to_string();
     assert!(
@@ -390,6 +393,10 @@ fn dev_serves_gateway_and_runner() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "dev exits 0 on Ctrl-C: {status:?}");
+    drain
+        .join()
+        .expect("stdout drain thread")
+        .expect("reading dev's stdout");
     assert!(
         !data.join("dev.json").exists(),
         "dev.json is removed on exit"
