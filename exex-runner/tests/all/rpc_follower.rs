@@ -161,9 +161,18 @@ fn follows_anvil_through_reorgs_of_depth_1_to_5() {
         .poll_interval(Duration::from_millis(20));
     assert_eq!(follower.chain_id(), 31337);
     let (sink, rx) = EventSink::channel(1024);
-    let thread = std::thread::spawn(move || Box::new(follower).run(Checkpoint::default(), sink));
+    // Follow from genesis explicitly: with no checkpoint the follower starts at
+    // whatever head it first sees, which races with the first transfer below.
+    let genesis = Checkpoint {
+        seq: 0,
+        tip: Some(xxfunc_api::BlockRef {
+            number: 0,
+            hash: anvil.hash_at(0),
+        }),
+    };
+    let thread = std::thread::spawn(move || Box::new(follower).run(genesis, sink));
 
-    // The follower starts after the current head (block 0).
+    // The follower starts after genesis (block 0).
     for _ in 0..3 {
         anvil.send_transfer();
     }
