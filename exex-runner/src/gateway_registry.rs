@@ -3,10 +3,14 @@
 //! [`GatewayModules`]: module bytes fetched through the gateway.
 //!
 //! Both use the typed client `xxfunc_api::client::Client` and block the
-//! calling thread on a private tokio runtime, so call them from a plain
-//! thread (the runner's control thread), never from inside an async task.
+//! calling thread on a private tokio runtime, so call them from plain
+//! threads (the runner's control and feed threads), never from inside an
+//! async task. The runtime has a worker thread of its own: the client's
+//! pooled connections are driven there, whichever thread (or which of the
+//! two) made the request, so a connection opened for one call never stalls
+//! another.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use xxfunc_api::{FeedPage, FeedSnapshot, ModuleHash, RunnerReport, client::Client};
 
@@ -22,7 +26,18 @@ use crate::{
 pub struct GatewayRegistry {
     client: Client,
     runner_id: String,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+/// The private runtime the blocking calls run on (see the module docs).
+fn client_runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("xxfunc-gateway-client")
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| RunnerError::Source(format!("starting the gateway client runtime: {e}")))
 }
 
 impl std::fmt::Debug for GatewayRegistry {
@@ -41,17 +56,19 @@ impl GatewayRegistry {
     /// # Errors
     /// [`RunnerError::Source`] when the private runtime cannot start.
     pub fn new(client: Client, runner_id: impl Into<String>) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                RunnerError::Source(format!("starting the gateway client runtime: {e}"))
-            })?;
         Ok(Self {
             client,
             runner_id: runner_id.into(),
-            runtime,
+            runtime: client_runtime()?,
         })
+    }
+
+    /// Module downloads through the same client and runtime.
+    pub fn modules(&self) -> GatewayModules {
+        GatewayModules {
+            client: self.client.clone(),
+            runtime: self.runtime.clone(),
+        }
     }
 
     /// The client.
@@ -88,7 +105,7 @@ impl Registry for GatewayRegistry {
 /// access to the module store). The client checks the bytes against their hash.
 pub struct GatewayModules {
     client: Client,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for GatewayModules {
@@ -105,13 +122,10 @@ impl GatewayModules {
     /// # Errors
     /// [`RunnerError::Source`] when the private runtime cannot start.
     pub fn new(client: Client) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                RunnerError::Source(format!("starting the gateway client runtime: {e}"))
-            })?;
-        Ok(Self { client, runtime })
+        Ok(Self {
+            client,
+            runtime: client_runtime()?,
+        })
     }
 }
 

@@ -31,6 +31,9 @@
 //!   the node may be told as `FinishedHeight`.
 //! - [`serve`]: the loop a binary runs: a [`ChainSource`] thread, a
 //!   [`Registry`] feed thread, reports, backfill rounds when idle.
+//! - [`Registry`]: desired state from the in-process registry
+//!   ([`LocalRegistry`]) or a gateway's change feed ([`GatewayRegistry`]);
+//!   [`RunnerArgs`] are the flags every runner binary takes to pick them.
 //!
 //! # Example
 //!
@@ -60,10 +63,12 @@
 //! # Ok(()) }
 //! ```
 
+mod args;
 mod config;
 mod dispatch;
 mod engine;
 mod error;
+mod gateway_registry;
 mod invoke;
 pub mod metrics;
 mod module_cache;
@@ -77,9 +82,11 @@ mod state_db;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
+pub use args::{OpenedRunner, RunnerArgs};
 pub use config::{Limits, RunnerConfig};
 pub use engine::WasmEngine;
 pub use error::{Result, RunnerError};
+pub use gateway_registry::{GatewayModules, GatewayRegistry};
 pub use invoke::{EventInput, Outcome};
 pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
 pub use modules::{ModuleSource, StoreModules};

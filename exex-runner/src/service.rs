@@ -101,6 +101,9 @@ impl StatusHandle {
     }
 }
 
+/// The shortest gap between two reports when desired state changed.
+const REPORT_CHANGE_AFTER: Duration = Duration::from_millis(50);
+
 enum Control {
     Entry(FeedEntry),
 }
@@ -203,6 +206,10 @@ fn event_loop(
 ) -> Result<()> {
     let mut source_ended = false;
     let mut last_report = Instant::now();
+    // A desired-state change is reported soon (not only every
+    // `report_every`), so whoever started or stopped a function sees the
+    // runner's answer within a fraction of a second.
+    let mut changed = false;
     let max = runner.config().max_batch_events.max(1);
     status.set(runner.report());
     while !stop.is_stopped() {
@@ -212,6 +219,7 @@ fn event_loop(
             recv(control) -> msg => {
                 if let Ok(Control::Entry(entry)) = msg {
                     runner.apply_feed_entry(&entry)?;
+                    changed = true;
                 }
             }
             recv(events) -> msg => match msg {
@@ -251,10 +259,12 @@ fn event_loop(
             }
         }
         status.set(runner.report());
+        let since = last_report.elapsed();
         if let Some(registry) = registry
-            && last_report.elapsed() >= options.report_every
+            && (since >= options.report_every || (changed && since >= REPORT_CHANGE_AFTER))
         {
             last_report = Instant::now();
+            changed = false;
             if let Err(e) = registry.report(&runner.take_report()) {
                 tracing::warn!("reporting to the registry: {e}");
             }

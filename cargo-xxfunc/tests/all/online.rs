@@ -135,61 +135,65 @@ fn online_journey() {
     );
 
     // Outputs appear once a runner follows the gateway.
-    match sibling_binary("xxfunc-runner").filter(|bin| runner_follows_gateways(bin)) {
-        Some(runner_bin) => {
-            let _runner = Proc(
-                Command::new(&runner_bin)
-                    .args([
-                        "--gateway",
-                        &gw,
-                        "--token",
-                        token,
-                        "--store",
-                        &s3.url("modules"),
-                    ])
-                    .arg("--data-dir")
-                    .arg(tmp.path().join("runner"))
-                    .arg("--fixtures")
-                    .arg(xxfunc_guest_modules::fixtures_dir())
-                    .envs(s3.env())
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("starting xxfunc-runner"),
+    let Some(runner_bin) = sibling_binary("xxfunc-runner") else {
+        return;
+    };
+    let _runner = Proc(
+        Command::new(&runner_bin)
+            .args([
+                "--gateway",
+                &gw,
+                "--token",
+                token,
+                "--store",
+                &s3.url("modules"),
+            ])
+            .arg("--data-dir")
+            .arg(tmp.path().join("runner"))
+            .arg("--fixtures")
+            .arg(xxfunc_guest_modules::fixtures_dir())
+            .envs(s3.env())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting xxfunc-runner"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let logs = on(&["logs", &h1, "--json", "-n", "1000"], code::OK).json_lines();
+        if logs.len() == events.len() {
+            assert!(logs.iter().all(|r| r["status"] == "ok"));
+            assert!(
+                logs.iter()
+                    .any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\""))
             );
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                let logs = on(&["logs", &h1, "--json", "-n", "1000"], code::OK).json_lines();
-                if logs.len() == events.len() {
-                    assert!(logs.iter().all(|r| r["status"] == "ok"));
-                    assert!(
-                        logs.iter()
-                            .any(|r| r["stdout"].as_str().unwrap().contains("\"op\":\"insert\""))
-                    );
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "outputs did not appear: {} of {} records",
-                    logs.len(),
-                    events.len()
-                );
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            let status = on(&["status", &h1, "--json"], code::OK).json();
-            assert_eq!(status["observed"]["state"], "running");
-            assert_eq!(
-                status["counters"]["invocations"].as_u64().unwrap() as usize,
-                events.len()
-            );
+            break;
         }
-        None => eprintln!(
-            "skipping the outputs step: no xxfunc-runner that follows a gateway (--gateway) is built"
-        ),
+        assert!(
+            Instant::now() < deadline,
+            "outputs did not appear: {} of {} records",
+            logs.len(),
+            events.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
     }
+    let status = on(&["status", &h1, "--json"], code::OK).json();
+    assert_eq!(status["observed"]["state"], "running");
+    assert_eq!(
+        status["counters"]["invocations"].as_u64().unwrap() as usize,
+        events.len()
+    );
 
-    // stop.
+    // stop: the runner following the gateway stops the function and reports it.
     let stopped = on(&["stop", &h1, "--json"], code::OK).json();
     assert_eq!(stopped["desired"], "stopped");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while on(&["status", &h1, "--json"], code::OK).json()["observed"]["state"] != "stopped" {
+        assert!(
+            Instant::now() < deadline,
+            "the runner never reported the stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // pin keeps the old hash across a redeploy.
     on(&["pin", "transfers"], code::OK);
@@ -259,13 +263,6 @@ fn online_journey() {
             out.stderr
         );
     }
-}
-
-fn runner_follows_gateways(bin: &Path) -> bool {
-    Command::new(bin)
-        .arg("--help")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--gateway"))
 }
 
 /// `dev` embeds a gateway and a runner: a deploy through its API, started with
@@ -409,4 +406,152 @@ fn first_fixture_block(events: &[PathBuf]) -> u64 {
     xxfunc_abi::decode(&bytes)
         .expect("a valid fixture envelope")
         .number()
+}
+
+/// Lines of a child's stdout, read on a thread so the test can wait with a deadline.
+fn line_channel(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for the first `--json` line of `dev` that `pick` accepts.
+fn next_event(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("dev printed no {what}: {e}"));
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        if pick(&event) {
+            return event;
+        }
+    }
+}
+
+/// `dev --watch` in a function crate deploys it at once, and again on every
+/// save, restarting it from the first replayed block so the new version's
+/// records stream; a save that does not compile is reported and the old
+/// version keeps running.
+#[test]
+fn dev_watch_redeploys_on_save() {
+    if fixture_events().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let krate = new_function(tmp.path(), "watched");
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let mut child = crate::util::cli(&krate)
+        .args([
+            "dev",
+            "--watch",
+            "--json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cargo xxfunc dev --watch");
+    let lines = line_channel(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).ok();
+        text
+    });
+    let dev = Proc(child);
+
+    let is = |kind: &'static str| move |e: &serde_json::Value| e["type"] == kind;
+    next_event(&lines, "listening line", is("listening"));
+    let v1 = next_event(&lines, "first deploy", is("deployed"));
+    assert_eq!(
+        (v1["name"].as_str(), v1["version"].as_u64()),
+        (Some("watched"), Some(1))
+    );
+    let insert = next_event(&lines, "v1 records", |e| {
+        e["type"] == "invocation"
+            && e["record"]["stdout"]
+                .as_str()
+                .is_some_and(|s| s.contains("\"op\":\"insert\""))
+    });
+    assert_eq!(insert["record"]["hash"], v1["hash"]);
+
+    // A save that does not compile: reported, nothing redeployed.
+    let main_rs = krate.join("src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).unwrap();
+    std::fs::write(&main_rs, format!("{source}\nfn broken( {{\n")).unwrap();
+    // A working save: version 2, whose records carry the new field.
+    std::thread::sleep(Duration::from_secs(2));
+    let edited = source.replacen("\"op\": op,", "\"op\": op, \"v\": 2,", 1);
+    assert_ne!(edited, source, "the template emits an `op` field");
+    std::fs::write(&main_rs, edited).unwrap();
+    let v2 = next_event(&lines, "second deploy", is("deployed"));
+    assert_eq!(v2["version"], 2, "the broken save deployed nothing: {v2}");
+    assert_ne!(v2["hash"], v1["hash"]);
+    let record = next_event(&lines, "v2 records", |e| {
+        e["type"] == "invocation" && e["record"]["hash"] == v2["hash"]
+    });
+    assert!(
+        record["record"]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("\"v\":2")
+            || record["record"]["stdout"] == "",
+        "{record}"
+    );
+    next_event(&lines, "v2 transfer records", |e| {
+        e["type"] == "invocation"
+            && e["record"]["stdout"]
+                .as_str()
+                .is_some_and(|s| s.contains("\"v\":2"))
+    });
+
+    let pid = dev.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut dev = dev;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = dev.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dev --watch did not stop on Ctrl-C"
+        );
+        // Keep draining stdout so dev never blocks on a full pipe.
+        while lines.try_recv().is_ok() {}
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let errors = errors.join().unwrap();
+    assert!(
+        status.success(),
+        "dev exits 0 on Ctrl-C: {status:?}\n{errors}"
+    );
+    assert!(
+        errors.contains("error") && errors.contains("broken"),
+        "the broken save was reported: {errors}"
+    );
 }

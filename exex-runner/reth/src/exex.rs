@@ -21,12 +21,13 @@ use xxfunc_api::{
     FeedPage, FeedSnapshot, InvocationRecord, InvocationStatus, ObservedState, RunnerReport,
 };
 use xxfunc_runner::{
-    BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, Position, Registry, Runner,
+    BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, OpenedRunner, Position, Registry,
+    Runner,
     ServeOptions, StatusHandle, StopHandle, metrics, serve,
 };
 
 use crate::{
-    args::RunnerArgs,
+    args::XxfuncArgs,
     block::{ProviderBlocks, chain_block},
 };
 
@@ -51,11 +52,11 @@ pub(crate) struct Prepared {
 
 /// Opens the runner from the flags (its state defaults to `<datadir>/xxfunc`) and its
 /// metrics endpoint. The core blocks on its own runtimes, so this runs on a blocking thread.
-pub(crate) async fn prepare(args: RunnerArgs, node_datadir: PathBuf) -> eyre::Result<Prepared> {
+pub(crate) async fn prepare(args: XxfuncArgs, node_datadir: PathBuf) -> eyre::Result<Prepared> {
     tokio::task::spawn_blocking(move || {
-        let (runner, registry) = args.open(node_datadir.join("xxfunc"))?;
+        let OpenedRunner { runner, registry } = args.open(node_datadir.join("xxfunc"))?;
         let status = StatusHandle::default();
-        if let Some(addr) = args.metrics_addr {
+        if let Some(addr) = args.runner.metrics_addr {
             let (bound, _thread) = metrics::serve_metrics(addr, status.clone())
                 .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
             info!(target: TARGET, "runner metrics on http://{bound}/metrics");

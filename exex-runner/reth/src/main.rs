@@ -2,8 +2,8 @@
 //!
 //! The binary is reth's own command line (`xxfunc-reth node --dev ...` accepts every flag of
 //! the `reth` binary of the pinned release) plus the runner flags of `xxfunc-runner` (module
-//! store, registry, limits: [`args::RunnerArgs`]). It installs one ExEx named `xxfunc` on
-//! [`EthereumNode`].
+//! store, gateway or registry, limits: [`xxfunc_runner::RunnerArgs`]). It installs one ExEx
+//! named `xxfunc` on [`EthereumNode`].
 //!
 //! This crate owns only the translation between reth and the runner core: reth's blocks to
 //! `ChainBlock`s, chain notifications to commit/revert events, the functions' lowest cursor to
@@ -13,7 +13,7 @@
 //! ```text
 //! xxfunc-reth node --dev --dev.block-time 1s --datadir /tmp/xxfunc-reth \
 //!     --disable-discovery --nat none --http --http.addr 127.0.0.1 ... \
-//!     --store file:///tmp/xxfunc/modules --registry-dir /tmp/xxfunc/registry
+//!     --gateway http://127.0.0.1:8722 --token "$XXFUNC_TOKEN"
 //! ```
 
 mod args;
@@ -29,7 +29,7 @@ use reth_ethereum::{
 fn main() {
     reth_ethereum::cli::sigsegv_handler::install();
 
-    let cli = Cli::<EthereumChainSpecParser, args::RunnerArgs>::parse();
+    let cli = Cli::<EthereumChainSpecParser, args::XxfuncArgs>::parse();
     let outcome = cli.run(async move |builder, args| {
         let handle = builder
             .node(EthereumNode::default())

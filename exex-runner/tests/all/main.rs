@@ -3,6 +3,7 @@
 mod cache;
 mod chain;
 mod exactly_once;
+mod gateway;
 mod isolation;
 mod kill9;
 mod ordering;

@@ -17,7 +17,7 @@ use xxfunc_store::ModuleStore;
 use crate::chain::{self, wasm};
 
 /// A push source, as the reth adapter is: whatever the test sends is forwarded.
-struct PushSource(Receiver<ChainEvent>);
+pub(crate) struct PushSource(pub(crate) Receiver<ChainEvent>);
 
 impl ChainSource for PushSource {
     fn describe(&self) -> String {
@@ -34,7 +34,7 @@ impl ChainSource for PushSource {
     }
 }
 
-fn wait_for(status: &StatusHandle, what: &str, cond: impl Fn(&RunnerReport) -> bool) {
+pub(crate) fn wait_for(status: &StatusHandle, what: &str, cond: impl Fn(&RunnerReport) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond(&status.get()) {
         assert!(

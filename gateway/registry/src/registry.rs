@@ -37,6 +37,16 @@ pub struct RegistryOptions {
     pub sync: bool,
 }
 
+/// Options for the database and each column family. Compression is named
+/// explicitly: RocksDB's default depends on the codecs compiled in, so a
+/// binary that links Snappy (as a reth node does) would otherwise write files
+/// that the LZ4-only gateway and CLI cannot read.
+fn column_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts
+}
+
 impl Default for RegistryOptions {
     fn default() -> Self {
         Self {
@@ -123,14 +133,14 @@ impl Registry {
     /// As [`open`](Self::open).
     pub fn open_with(path: impl AsRef<Path>, options: RegistryOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut db_opts = Options::default();
+        let mut db_opts = column_options();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_open_files(256);
         db_opts.set_keep_log_file_num(4);
         let cfs = ALL_CFS
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, column_options()));
         let db = DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(|source| {
             RegistryError::Open {
                 path: path.clone(),

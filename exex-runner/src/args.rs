@@ -1,0 +1,188 @@
+//! [`RunnerArgs`]: the runner's command-line flags (module store, desired
+//! state, limits, metrics), shared by every binary that embeds the runner:
+//! `xxfunc-runner` flattens them next to its chain-source flags, and the reth
+//! node binary adds them to reth's own, so both take the same configuration.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use xxfunc_api::{DesiredState, FunctionSpec, StartFrom, client::Client};
+use xxfunc_store::ModuleStore;
+
+use crate::{
+    config::{Limits, RunnerConfig},
+    gateway_registry::GatewayRegistry,
+    modules::{ModuleSource, StoreModules},
+    registry::{LocalRegistry, Registry},
+    runner::Runner,
+};
+
+/// Runner configuration flags.
+///
+/// Desired state comes from exactly one of `--gateway URL` (follow a
+/// gateway's change feed, report to it), `--registry-dir DIR` (an in-process
+/// registry) or only `--function NAME=HASH` flags. Modules come from `--store`
+/// when given, otherwise through the gateway.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Runner")]
+pub struct RunnerArgs {
+    /// Module store URL: file:///abs/path, s3://bucket/prefix or memory://
+    /// [default with --gateway: fetch modules through the gateway].
+    #[arg(long, env = "XXFUNC_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Follow this gateway's registry (e.g. http://127.0.0.1:8722): start and
+    /// stop take effect within a second; status is reported back to it.
+    #[arg(
+        long,
+        env = "XXFUNC_GATEWAY",
+        value_name = "URL",
+        conflicts_with = "registry_dir"
+    )]
+    pub gateway: Option<String>,
+    /// Gateway write token (reports are authenticated writes).
+    #[arg(
+        long,
+        env = "XXFUNC_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Local registry directory (RocksDB) to take desired state from.
+    #[arg(long, env = "XXFUNC_REGISTRY_DIR", value_name = "DIR")]
+    pub registry_dir: Option<std::path::PathBuf>,
+    /// Name this runner reports under [default: the binary's name for it].
+    #[arg(long, value_name = "ID")]
+    pub runner_id: Option<String>,
+    /// Start a function without a registry: NAME=blake3:HASH (repeatable).
+    #[arg(long = "function", value_name = "NAME=HASH")]
+    pub functions: Vec<String>,
+    /// Worker threads [default: number of cores].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Wall-time limit per invocation, milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub wall_time_ms: u64,
+    /// Fuel per invocation (off by default).
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+    /// Linear memory cap per instance, MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub memory_mib: usize,
+    /// stdout cap per invocation, KiB.
+    #[arg(long, default_value_t = 1024, value_name = "KIB")]
+    pub stdout_kib: usize,
+    /// stderr cap per invocation, KiB.
+    #[arg(long, default_value_t = 256, value_name = "KIB")]
+    pub stderr_kib: usize,
+    /// Consecutive failures before a function is quarantined.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub quarantine_after: u64,
+    /// Serve Prometheus text on http://ADDR/metrics (loopback, e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// What [`RunnerArgs::open`] opened.
+pub struct OpenedRunner {
+    /// The runner, with `--function` flags and the registry's current
+    /// desired state applied.
+    pub runner: Runner,
+    /// The registry to follow, if any.
+    pub registry: Option<Arc<dyn Registry>>,
+}
+
+impl std::fmt::Debug for OpenedRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedRunner")
+            .field("registry", &self.registry.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunnerArgs {
+    /// The runner configuration these flags describe, with state in `data_dir`.
+    pub fn config(&self, data_dir: &Path) -> RunnerConfig {
+        let mut config = RunnerConfig::new(data_dir);
+        config.limits = Limits {
+            wall_time: Duration::from_millis(self.wall_time_ms),
+            fuel: self.fuel,
+            memory_bytes: self.memory_mib << 20,
+            stdout_bytes: self.stdout_kib << 10,
+            stderr_bytes: self.stderr_kib << 10,
+        };
+        if let Some(w) = self.workers {
+            config.workers = w.max(1);
+        }
+        config.quarantine_after = self.quarantine_after.max(1);
+        config
+    }
+
+    /// Opens the module source, the runner state in `data_dir` and the
+    /// registry, applies `--function` flags and the registry's current
+    /// desired state (so functions started while the runner was down count
+    /// for its resume point at once). `default_runner_id` is reported under
+    /// unless `--runner-id` is given.
+    ///
+    /// # Errors
+    /// A message naming the flag or service at fault: no module source, a
+    /// store or registry that cannot be opened, a gateway that cannot be
+    /// reached, a malformed `--function`.
+    pub fn open(&self, data_dir: &Path, default_runner_id: &str) -> anyhow::Result<OpenedRunner> {
+        let runner_id = self
+            .runner_id
+            .clone()
+            .unwrap_or_else(|| default_runner_id.to_string());
+        let gateway = match &self.gateway {
+            Some(url) => {
+                let client = Client::new(url)
+                    .with_context(|| format!("--gateway {url}"))?
+                    .with_token(self.token.clone());
+                Some(GatewayRegistry::new(client, runner_id.clone())?)
+            }
+            None => None,
+        };
+
+        let modules: Arc<dyn ModuleSource> = match (&self.store, &gateway) {
+            (Some(url), _) => {
+                let store = ModuleStore::open(url)
+                    .with_context(|| format!("opening module store {url}"))?;
+                Arc::new(StoreModules::new(store)?)
+            }
+            (None, Some(gateway)) => Arc::new(gateway.modules()),
+            (None, None) => bail!(
+                "no module source: give --store URL (or XXFUNC_STORE), or --gateway URL to fetch modules through a gateway"
+            ),
+        };
+        let mut runner = Runner::open(self.config(data_dir), modules)
+            .with_context(|| format!("opening runner state in {}", data_dir.display()))?;
+
+        for f in &self.functions {
+            let (name, hash) = f
+                .split_once('=')
+                .with_context(|| format!("--function {f:?}: expected NAME=blake3:HASH"))?;
+            runner.apply(&FunctionSpec {
+                id: name.parse().with_context(|| format!("--function {f:?}"))?,
+                hash: hash.parse().with_context(|| format!("--function {f:?}"))?,
+                desired: DesiredState::Started,
+                start: StartFrom::Head,
+                start_generation: 1,
+            })?;
+        }
+
+        let registry: Option<Arc<dyn Registry>> = match (&self.registry_dir, gateway) {
+            (Some(dir), _) => Some(Arc::new(
+                LocalRegistry::open(dir, runner_id)
+                    .with_context(|| format!("opening registry {}", dir.display()))?,
+            )),
+            (None, Some(gateway)) => Some(Arc::new(gateway)),
+            (None, None) => None,
+        };
+        if let Some(registry) = &registry {
+            let snapshot = registry
+                .snapshot()
+                .context("reading the registry's desired state")?;
+            runner.sync_snapshot(&snapshot)?;
+        }
+        Ok(OpenedRunner { runner, registry })
+    }
+}

@@ -1,0 +1,279 @@
+//! The runner following a real `xxfunc-gateway` (served in-process on
+//! loopback): configured by the same flags as `xxfunc-runner --gateway`,
+//! modules fetched through the gateway, start and stop through the HTTP API
+//! reach the running runner, and its reports show up in the gateway's view.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use crossbeam_channel::unbounded;
+use xxfunc_api::{FunctionId, FunctionView, ObservedState, client::Client};
+use xxfunc_gateway::{GatewayConfig, RunningGateway, serve as serve_gateway};
+use xxfunc_runner::{
+    ChainEvent, OpenedRunner, RunnerArgs, ServeOptions, StatusHandle, StopHandle, serve,
+};
+
+use crate::{chain, registry::PushSource};
+
+const TOKEN: &str = "runner-test-token";
+
+/// The runner flags as a command line parses them.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    runner: RunnerArgs,
+}
+
+fn args(extra: &[&str]) -> RunnerArgs {
+    let mut argv = vec!["xxfunc-runner"];
+    argv.extend_from_slice(extra);
+    Cli::try_parse_from(argv).expect("valid flags").runner
+}
+
+struct Gateway {
+    runtime: tokio::runtime::Runtime,
+    running: Option<RunningGateway>,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = GatewayConfig::new(dir.path())
+            .with_listen("127.0.0.1:0".parse().unwrap())
+            .with_token(Some(TOKEN.into()))
+            .with_workers(2);
+        let running = runtime.block_on(serve_gateway(config)).expect("gateway");
+        let client = Client::new(&running.url())
+            .unwrap()
+            .with_token(Some(TOKEN.into()));
+        Self {
+            runtime,
+            running: Some(running),
+            client,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.client.base_url().to_string()
+    }
+
+    fn view(&self, selector: &str) -> FunctionView {
+        self.runtime
+            .block_on(self.client.function(selector))
+            .unwrap()
+    }
+
+    /// Polls the gateway's view of `selector` until `cond`, returning how long it took.
+    fn wait_view(
+        &self,
+        selector: &str,
+        what: &str,
+        cond: impl Fn(&FunctionView) -> bool,
+    ) -> Duration {
+        let t = Instant::now();
+        loop {
+            let view = self.view(selector);
+            if cond(&view) {
+                return t.elapsed();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}: {view:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.runtime.block_on(running.stop());
+        }
+    }
+}
+
+#[test]
+fn start_and_stop_through_the_gateway_reach_a_running_runner() {
+    let gateway = Gateway::start();
+    let hello = xxfunc_guest_modules::module_bytes("hello");
+    let deployed = gateway
+        .runtime
+        .block_on(gateway.client.deploy(&"hello".parse().unwrap(), hello))
+        .unwrap();
+    let hash = deployed.upload.hash;
+    gateway
+        .runtime
+        .block_on(gateway.client.start("hello", None))
+        .unwrap();
+
+    // No --store: modules come through the gateway, verified by hash.
+    let dir = tempfile::tempdir().unwrap();
+    let OpenedRunner { runner, registry } = args(&[
+        "--gateway",
+        &gateway.url(),
+        "--token",
+        TOKEN,
+        "--runner-id",
+        "runner-a",
+    ])
+    .open(dir.path(), "local")
+    .expect("runner opens against the gateway");
+    assert!(registry.is_some());
+
+    let (tx, rx) = unbounded();
+    let stop = StopHandle::new();
+    let status = StatusHandle::default();
+    let thread = {
+        let (stop, status) = (stop.clone(), status.clone());
+        std::thread::spawn(move || {
+            serve(
+                runner,
+                Box::new(PushSource(rx)),
+                registry,
+                stop,
+                status,
+                ServeOptions::default(),
+            )
+        })
+    };
+    let blocks = chain::blocks(None, 1, 6, 0);
+    let send = |i: usize| tx.send(ChainEvent::commit(0, blocks[i].clone())).unwrap();
+    let id = FunctionId::Name("hello".parse().unwrap());
+    let cursor = |v: &FunctionView| v.cursor.map(|c| c.number);
+
+    send(0);
+    send(1);
+    gateway.wait_view("hello", "cursor 2 reported", |v| {
+        cursor(v) == Some(2) && v.observed == Some(ObservedState::Running)
+    });
+    assert_eq!(gateway.view("hello").hash, hash);
+    assert_eq!(gateway.view("hello").counters.invocations, 2);
+
+    // Stop through the API: the runner stops within a second and says so.
+    gateway
+        .runtime
+        .block_on(gateway.client.stop("hello"))
+        .unwrap();
+    let took = gateway.wait_view("hello", "observed stopped", |v| {
+        v.observed == Some(ObservedState::Stopped)
+    });
+    eprintln!("stop observed through the gateway after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "stop reached the runner after {took:?}"
+    );
+    send(2);
+    crate::registry::wait_for(&status, "head 3", |r| r.head.map(|h| h.number) == Some(3));
+    assert_eq!(
+        cursor(&gateway.view("hello")),
+        Some(2),
+        "a stopped function sees nothing"
+    );
+
+    // Start again from block 2 through the API: it backfills 2 and 3.
+    gateway
+        .runtime
+        .block_on(gateway.client.start("hello", Some(2)))
+        .unwrap();
+    let took = gateway.wait_view("hello", "observed running", |v| {
+        v.observed == Some(ObservedState::Running)
+    });
+    eprintln!("start observed through the gateway after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "start reached the runner after {took:?}"
+    );
+    gateway.wait_view("hello", "backfilled to 3", |v| cursor(v) == Some(3));
+    send(3);
+    gateway.wait_view("hello", "cursor 4", |v| cursor(v) == Some(4));
+
+    // The gateway keeps the records the runner reported.
+    let logs = gateway
+        .runtime
+        .block_on(gateway.client.logs("hello", Some(100)))
+        .unwrap();
+    let mut numbers: Vec<u64> = logs.invocations.iter().map(|r| r.block.number).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![1, 2, 2, 3, 4]);
+
+    stop.stop();
+    drop(tx);
+    let runner = thread.join().unwrap().unwrap();
+    let seen: Vec<u64> = runner
+        .outputs(&id)
+        .unwrap()
+        .iter()
+        .map(|r| r.block.number)
+        .collect();
+    assert_eq!(seen, vec![1, 2, 2, 3, 4], "in the runner's own records");
+}
+
+#[test]
+fn gateway_flags_fail_clearly() {
+    // Nothing listens on the port: the runner says which gateway it could not reach.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = args(&["--gateway", &url])
+        .open(dir.path(), "local")
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("registry") && message.contains(&format!("127.0.0.1:{port}")),
+        "{message}"
+    );
+
+    // Neither a store nor a gateway: nowhere to take modules from.
+    let err = args(&[]).open(dir.path(), "local").unwrap_err();
+    assert!(format!("{err:#}").contains("--store"), "{err:#}");
+
+    // Not an http URL.
+    let err = args(&["--gateway", "ftp://example"])
+        .open(dir.path(), "local")
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--gateway ftp://example"),
+        "{err:#}"
+    );
+
+    // --gateway and --registry-dir exclude each other.
+    let mut argv = vec![
+        "xxfunc-runner",
+        "--gateway",
+        &url,
+        "--registry-dir",
+        "/tmp/r",
+    ];
+    assert!(Cli::try_parse_from(argv.drain(..)).is_err());
+
+    // A wrong token is refused on reports, and the runner keeps running and says why.
+    let gateway = Gateway::start();
+    let OpenedRunner { runner, registry } = args(&[
+        "--gateway",
+        &gateway.url(),
+        "--token",
+        "wrong",
+        "--store",
+        "memory://",
+    ])
+    .open(dir.path(), "local")
+    .expect("reads need no token");
+    let registry = registry.unwrap();
+    let err = registry.report(&runner.report()).unwrap_err();
+    assert!(
+        err.to_string().contains("403") || err.to_string().contains("token"),
+        "{err}"
+    );
+}
