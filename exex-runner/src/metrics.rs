@@ -8,7 +8,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use xxfunc_api::{ObservedState, RunnerReport};
+use xxfunc_api::{FunctionReport, ObservedState, RunnerReport};
 
 use crate::{
     error::{Result, RunnerError},
@@ -34,27 +34,22 @@ pub fn render(report: &RunnerReport) -> String {
         "Lowest cursor over running functions.",
         report.safe_height,
     );
-    let _ = writeln!(
-        out,
-        "# HELP xxfunc_function_invocations_total Invocations run.\n# TYPE xxfunc_function_invocations_total counter"
-    );
-    for f in &report.functions {
-        let _ = writeln!(
-            out,
-            "xxfunc_function_invocations_total{{id=\"{}\"}} {}",
-            f.id, f.counters.invocations
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP xxfunc_function_failures_total Failed invocations.\n# TYPE xxfunc_function_failures_total counter"
-    );
-    for f in &report.functions {
-        let _ = writeln!(
-            out,
-            "xxfunc_function_failures_total{{id=\"{}\"}} {}",
-            f.id, f.counters.failures
-        );
+    for (name, help, value) in [
+        (
+            "xxfunc_function_invocations_total",
+            "Invocations run.",
+            (|f| f.counters.invocations) as fn(&FunctionReport) -> u64,
+        ),
+        (
+            "xxfunc_function_failures_total",
+            "Failed invocations.",
+            |f| f.counters.failures,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for f in &report.functions {
+            let _ = writeln!(out, "{name}{{id=\"{}\"}} {}", f.id, value(f));
+        }
     }
     let _ = writeln!(
         out,

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tokio::sync::{RwLock, watch};
+use tokio::sync::{RwLock, RwLockReadGuard, watch};
 use xxfunc_api::{FunctionId, ModuleHash, Selector};
 use xxfunc_registry::Registry;
 use xxfunc_store::ModuleStore;
@@ -109,6 +109,26 @@ impl AppState {
             Vec::new()
         };
         Ok(registry.resolve(&selector, &modules)?)
+    }
+
+    /// An optional JSON body of at most `json_limit` bytes (empty: `T::default()`).
+    pub(crate) async fn optional_json<T: DeserializeOwned + Default>(
+        &self,
+        req: &HttpRequest,
+        payload: web::Payload,
+    ) -> ApiResult<T> {
+        let body = read_body(req, payload, self.json_limit as u64).await?;
+        parse_optional_json(&body)
+    }
+
+    /// Holds off garbage collection while a handler refers to `id`'s module,
+    /// failing with 404 when `id` is a module hash that is not stored.
+    pub(crate) async fn hold_module(&self, id: &FunctionId) -> ApiResult<RwLockReadGuard<'_, ()>> {
+        let guard = self.gc_lock.read().await;
+        if let FunctionId::Hash(hash) = id {
+            self.require_module(hash).await?;
+        }
+        Ok(guard)
     }
 
     /// Fails with 404 unless the module is stored.

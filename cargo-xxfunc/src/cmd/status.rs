@@ -15,32 +15,42 @@ pub(crate) struct StatusArgs {
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
-    let backend = ctx.backend().await?;
     let Some(target) = args.target else {
-        let views = backend.list().await?;
-        if ctx.out.json() {
-            for view in &views {
-                ctx.out.json_line(view)?;
-            }
-            return Ok(());
-        }
-        if views.is_empty() {
-            ctx.out.note(format!(
-                "no functions on {}; deploy one with `cargo xxfunc deploy`",
-                backend.describe()
-            ));
-            return Ok(());
-        }
-        for line in status_table(&views).lines() {
-            ctx.out.data(line)?;
-        }
-        return Ok(());
+        return print_all(ctx, status_table).await;
     };
+    let backend = ctx.backend().await?;
     let view = backend.function(&target).await?;
     if ctx.out.json() {
         return ctx.out.json_line(&view);
     }
     for line in details(&view) {
+        ctx.out.data(line)?;
+    }
+    Ok(())
+}
+
+/// Every function: one JSON line each with `--json`, else `table` of them,
+/// or a hint when there are none (`list`, and `status` without a target).
+pub(crate) async fn print_all(
+    ctx: &Ctx,
+    table: fn(&[FunctionView]) -> Table,
+) -> anyhow::Result<()> {
+    let backend = ctx.backend().await?;
+    let views = backend.list().await?;
+    if ctx.out.json() {
+        for view in &views {
+            ctx.out.json_line(view)?;
+        }
+        return Ok(());
+    }
+    if views.is_empty() {
+        ctx.out.note(format!(
+            "no functions on {}; deploy one with `cargo xxfunc deploy`",
+            backend.describe()
+        ));
+        return Ok(());
+    }
+    for line in table(&views).lines() {
         ctx.out.data(line)?;
     }
     Ok(())
@@ -66,13 +76,42 @@ pub(crate) fn desired(d: DesiredState) -> &'static str {
     }
 }
 
-pub(crate) fn observed(o: Option<&ObservedState>) -> String {
-    match o {
-        None => "-".into(),
-        Some(ObservedState::Running) => "running".into(),
-        Some(ObservedState::Stopped) => "stopped".into(),
-        Some(ObservedState::Quarantined { .. }) => "quarantined".into(),
-        Some(ObservedState::LoadFailed { .. }) => "load-failed".into(),
+/// The observed state, flagged `(stale)` when its report is older than
+/// [`STALE_AFTER_MS`] (the runner stopped or lost the gateway).
+pub(crate) fn observed(v: &FunctionView) -> String {
+    let state = match &v.observed {
+        None => return "-".into(),
+        Some(ObservedState::Running) => "running",
+        Some(ObservedState::Stopped) => "stopped",
+        Some(ObservedState::Quarantined { .. }) => "quarantined",
+        Some(ObservedState::LoadFailed { .. }) => "load-failed",
+    };
+    match report_age_ms(v) {
+        Some(age) if age > STALE_AFTER_MS => format!("{state} (stale)"),
+        _ => state.into(),
+    }
+}
+
+/// Runners report at least every second; a report this old means none is following.
+const STALE_AFTER_MS: u64 = 10_000;
+
+fn report_age_ms(v: &FunctionView) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let at = v.reported.as_ref()?.at_ms;
+    Some(u64::try_from(now).ok()?.saturating_sub(at))
+}
+
+/// `3s`, `4m`, `2h`, `5d`.
+fn human_age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
     }
 }
 
@@ -106,7 +145,7 @@ pub(crate) fn status_table(views: &[FunctionView]) -> Table {
             short_hash(&v.hash) + if v.pinned { " (pinned)" } else { "" },
             v.version.map_or("-".into(), |n| n.to_string()),
             desired(v.desired).into(),
-            observed(v.observed.as_ref()),
+            observed(v),
             cursor(v.cursor.as_ref()),
             v.counters.invocations.to_string(),
             v.counters.failures.to_string(),
@@ -142,10 +181,11 @@ pub(crate) fn details(v: &FunctionView) -> Vec<String> {
         }
         _ => String::new(),
     };
-    lines.push(format!(
-        "observed     {}{reason}",
-        observed(v.observed.as_ref())
-    ));
+    let by = match (&v.reported, report_age_ms(v)) {
+        (Some(r), Some(age)) => format!(" (runner {}, reported {} ago)", r.runner, human_age(age)),
+        _ => String::new(),
+    };
+    lines.push(format!("observed     {}{reason}{by}", observed(v)));
     lines.push(match &v.cursor {
         Some(b) => format!("cursor       block {} {}", b.number, b.hash),
         None => "cursor       - (no block processed yet)".into(),

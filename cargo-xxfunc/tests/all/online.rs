@@ -178,6 +178,9 @@ fn online_journey() {
     }
     let status = on(&["status", &h1, "--json"], code::OK).json();
     assert_eq!(status["observed"]["state"], "running");
+    assert_eq!(status["reported"]["runner"], "local", "{status}");
+    let human = on(&["status", &h1], code::OK).stdout;
+    assert!(human.contains("(runner local, reported "), "{human}");
     assert_eq!(
         status["counters"]["invocations"].as_u64().unwrap() as usize,
         events.len()
@@ -372,23 +375,7 @@ fn dev_serves_gateway_and_runner() {
     // blocks it while it shuts down.
     let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
 
-    let pid = dev.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut dev = dev;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = dev.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "dev did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(dev);
     assert!(status.success(), "dev exits 0 on Ctrl-C: {status:?}");
     drain
         .join()
@@ -406,6 +393,21 @@ fn first_fixture_block(events: &[PathBuf]) -> u64 {
     xxfunc_abi::decode(&bytes)
         .expect("a valid fixture envelope")
         .number()
+}
+
+/// Ctrl-C to `dev`, as a terminal sends it; waits for it to exit.
+fn interrupt(mut dev: Proc) -> std::process::ExitStatus {
+    let pid = dev.0.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = dev.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "dev did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Lines of a child's stdout, read on a thread so the test can wait with a deadline.
@@ -523,28 +525,7 @@ fn dev_watch_redeploys_on_save() {
                 .is_some_and(|s| s.contains("\"v\":2"))
     });
 
-    let pid = dev.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut dev = dev;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = dev.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dev --watch did not stop on Ctrl-C"
-        );
-        // Keep draining stdout so dev never blocks on a full pipe.
-        while lines.try_recv().is_ok() {}
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = interrupt(dev);
     let errors = errors.join().unwrap();
     assert!(
         status.success(),

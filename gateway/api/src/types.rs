@@ -218,12 +218,25 @@ pub struct FunctionView {
     pub start: StartFrom,
     /// Latest runner report, if any.
     pub observed: Option<ObservedState>,
+    /// Which runner sent that report, and when (absent before the first
+    /// report). A report many seconds old means no runner is following.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<ReportedBy>,
     /// Last fully processed block.
     pub cursor: Option<BlockRef>,
     /// Last failure reason, if any.
     pub last_error: Option<String>,
     /// Counters from the latest runner report.
     pub counters: Counters,
+}
+
+/// The runner behind a function's observed state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedBy {
+    /// The runner's id (`--runner-id`).
+    pub runner: String,
+    /// Milliseconds since the Unix epoch when its report was recorded.
+    pub at_ms: u64,
 }
 
 /// One function's entry in a runner report.

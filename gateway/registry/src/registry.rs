@@ -14,7 +14,7 @@ use rocksdb::{
 use xxfunc_api::{
     BindResponse, ChangeKind, DesiredState, FeedEntry, FeedPage, FeedSnapshot, FunctionId,
     FunctionName, FunctionSpec, FunctionView, HashPrefix, InvocationRecord, LogsPage, ModuleHash,
-    PinResponse, RunnerReport, Selector, StartFrom, VersionEntry,
+    PinResponse, ReportedBy, RunnerReport, Selector, StartFrom, VersionEntry,
 };
 
 use crate::{
@@ -789,9 +789,12 @@ impl Registry {
                 versions.push(decode::<VersionEntry>(CF_VERSIONS, &key, &value)?);
             }
         }
-        let report = self
-            .get_json::<StoredReport>(CF_REPORTS, &id_key(id))?
-            .map(|r| r.report);
+        let stored = self.get_json::<StoredReport>(CF_REPORTS, &id_key(id))?;
+        let reported = stored.as_ref().map(|r| ReportedBy {
+            runner: r.runner.clone(),
+            at_ms: r.at_ms,
+        });
+        let report = stored.map(|r| r.report);
         Ok(FunctionView {
             id: id.clone(),
             name: match id {
@@ -805,6 +808,7 @@ impl Registry {
             desired: spec.desired,
             start: spec.start,
             observed: report.as_ref().map(|r| r.observed.clone()),
+            reported,
             cursor: report.as_ref().and_then(|r| r.cursor),
             last_error: report.as_ref().and_then(|r| r.last_error.clone()),
             counters: report.map(|r| r.counters).unwrap_or_default(),

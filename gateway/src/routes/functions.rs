@@ -2,12 +2,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use xxfunc_api::{BindRequest, FunctionId, FunctionName, HashPrefix, StartFrom, StartRequest};
+use xxfunc_api::{BindRequest, FunctionName, HashPrefix, StartFrom, StartRequest};
 
 use crate::{
     error::{ApiError, ApiResult},
     metrics::Metrics,
-    state::{AppState, parse_json, parse_optional_json, parse_query, path_param, read_body},
+    state::{AppState, parse_json, parse_query, path_param, read_body},
 };
 
 /// Default and largest `limit` of `GET .../logs`.
@@ -69,14 +69,10 @@ pub(crate) async fn start(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let body = read_body(&req, payload, state.json_limit as u64).await?;
-    let request: StartRequest = parse_optional_json(&body)?;
+    let request: StartRequest = state.optional_json(&req, payload).await?;
     let from = request.from_block.map_or(StartFrom::Head, StartFrom::Block);
     let id = state.resolve_function(path_param(&req, "name")).await?;
-    let _gc = state.gc_lock.read().await;
-    if let FunctionId::Hash(hash) = &id {
-        state.require_module(hash).await?;
-    }
+    let _gc = state.hold_module(&id).await?;
     let registry = state.registry.clone();
     let view = web::block(move || {
         registry.start(&id, from)?;
@@ -101,10 +97,7 @@ pub(crate) async fn stop(state: web::Data<AppState>, req: HttpRequest) -> ApiRes
 pub(crate) async fn pin(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
     let id = state.resolve_function(path_param(&req, "name")).await?;
-    let _gc = state.gc_lock.read().await;
-    if let FunctionId::Hash(hash) = &id {
-        state.require_module(hash).await?;
-    }
+    let _gc = state.hold_module(&id).await?;
     let registry = state.registry.clone();
     Ok(HttpResponse::Ok().json(web::block(move || registry.pin(&id)).await??))
 }

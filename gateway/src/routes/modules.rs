@@ -6,7 +6,7 @@ use xxfunc_api::{GcRequest, GcResponse, UploadResponse, validate_module};
 use crate::{
     error::{ApiError, ApiResult},
     metrics::Metrics,
-    state::{AppState, parse_optional_json, path_param, read_body},
+    state::{AppState, path_param, read_body},
 };
 
 /// Content types accepted for module uploads.
@@ -78,8 +78,7 @@ pub(crate) async fn gc(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let body = read_body(&req, payload, state.json_limit as u64).await?;
-    let request: GcRequest = parse_optional_json(&body)?;
+    let request: GcRequest = state.optional_json(&req, payload).await?;
     let _gc = state.gc_lock.write().await;
     let stored = state.store.list().await?;
     let registry = state.registry.clone();

@@ -64,8 +64,16 @@ fn reports_show_in_the_view_and_logs_stay_bounded() {
         }],
         invocations: (1..=3).map(|n| record(&id, n)).collect(),
     };
+    assert_eq!(reg.function(&id).unwrap().reported, None, "no report yet");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     reg.record_report("runner-1", &report).unwrap();
     let view = reg.function(&id).unwrap();
+    let reported = view.reported.as_ref().expect("who reported, and when");
+    assert_eq!(reported.runner, "runner-1");
+    assert!(reported.at_ms >= before, "{reported:?}");
     assert_eq!(view.observed, Some(ObservedState::Running));
     assert_eq!(view.cursor, Some(cursor));
     assert_eq!(view.last_error.as_deref(), Some("trap 9"));
