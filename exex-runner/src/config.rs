@@ -62,6 +62,11 @@ pub struct RunnerConfig {
     /// How many recent canonical blocks the runner keeps in memory to serve
     /// backfill without asking the chain source.
     pub block_window: usize,
+    /// How many of the last committed blocks are stored on disk with the
+    /// checkpoint, so that after a restart the runner can still revert
+    /// blocks a reorg replaced while it was down (a JSON-RPC node does not
+    /// serve orphaned blocks). 0 stores none.
+    pub reorg_blocks: u64,
 }
 
 impl RunnerConfig {
@@ -76,6 +81,7 @@ impl RunnerConfig {
             catch_up_per_round: 256,
             keep_records: 100_000,
             block_window: 1024,
+            reorg_blocks: 64,
         }
     }
 }

@@ -133,13 +133,22 @@ impl Runner {
     ) -> Result<Self> {
         let db = StateDb::open(&config.data_dir.join("db"))?;
         let checkpoint = db.checkpoint()?;
+        // The stored recent blocks, when they end at the checkpoint's tip, are
+        // the runner's view of the chain: they refill the window.
+        let mut window = BTreeMap::new();
+        let recent = db.recent_blocks()?;
+        if let (Some(tip), Some(last)) = (checkpoint.tip, recent.last())
+            && last.hash == tip.hash
+        {
+            window.extend(recent.into_iter().map(|b| (b.number, b)));
+        }
         let mut runner = Self {
             config,
             cache,
             modules,
             functions: BTreeMap::new(),
             checkpoint,
-            window: BTreeMap::new(),
+            window,
             history: None,
             recent: VecDeque::new(),
             totals: BatchSummary::default(),
@@ -172,6 +181,33 @@ impl Runner {
     /// Where the runner stands in its chain source.
     pub fn checkpoint(&self) -> Checkpoint {
         self.checkpoint
+    }
+
+    /// The last blocks the runner committed, oldest first, ending at the
+    /// checkpoint's tip (at most [`RunnerConfig::reorg_blocks`]; after a
+    /// restart, those stored on disk). [`serve`](crate::serve) hands them to
+    /// the chain source, so it can revert blocks the node no longer has.
+    pub fn recent_blocks(&self) -> Vec<Arc<ChainBlock>> {
+        let Some(tip) = self.checkpoint.tip else {
+            return Vec::new();
+        };
+        if self
+            .window
+            .get(&tip.number)
+            .is_none_or(|b| b.hash != tip.hash)
+        {
+            return Vec::new();
+        }
+        let keep = usize::try_from(self.config.reorg_blocks).unwrap_or(usize::MAX);
+        let mut out: Vec<_> = self
+            .window
+            .range(..=tip.number)
+            .rev()
+            .take(keep)
+            .map(|(_, b)| b.clone())
+            .collect();
+        out.reverse();
+        out
     }
 
     /// Sets where past blocks come from when a function backfills beyond the
@@ -361,6 +397,7 @@ impl Runner {
                 tip: tip_after(ev),
             };
             consumed += 1;
+            planner.chain.push((ev.kind, ev.block.clone()));
             planner.plan_event(self, ev)?;
         }
         if consumed == 0 {
@@ -426,9 +463,19 @@ impl Runner {
 
     fn execute(
         &mut self,
-        planner: Planner,
+        mut planner: Planner,
         checkpoint: Option<Checkpoint>,
     ) -> Result<BatchSummary> {
+        let mut blocks = Vec::with_capacity(planner.chain.len());
+        if self.config.reorg_blocks > 0 {
+            for (kind, block) in std::mem::take(&mut planner.chain) {
+                let envelope = match kind {
+                    EventKind::Commit => Some(planner.envelope(EventKind::Commit, &block)?),
+                    EventKind::Revert => None,
+                };
+                blocks.push((block.number, envelope));
+            }
+        }
         let mut ids = Vec::new();
         let mut jobs = Vec::new();
         for (id, deliveries) in planner.plans {
@@ -507,7 +554,18 @@ impl Runner {
             }
             batch.put_function(&f.rec);
         }
+        for (number, envelope) in &blocks {
+            match envelope {
+                Some(envelope) => batch.put_block(*number, envelope),
+                None => batch.delete_blocks_from(*number),
+            }
+        }
         if let Some(cp) = checkpoint {
+            if let Some(tip) = cp.tip
+                && !blocks.is_empty()
+            {
+                batch.prune_blocks(tip.number.saturating_sub(self.config.reorg_blocks - 1));
+            }
             batch.put_checkpoint(&cp);
         }
         batch.commit()?;
@@ -630,6 +688,8 @@ struct Planner {
     plans: BTreeMap<FunctionId, Vec<Delivery>>,
     budget: HashMap<FunctionId, u64>,
     envelopes: HashMap<(EventKind, B256), Bytes>,
+    /// The chain events of this batch, in order (to store recent blocks).
+    chain: Vec<(EventKind, Arc<ChainBlock>)>,
 }
 
 impl Planner {
@@ -649,6 +709,7 @@ impl Planner {
             plans: BTreeMap::new(),
             budget,
             envelopes: HashMap::new(),
+            chain: Vec::new(),
         }
     }
 

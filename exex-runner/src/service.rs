@@ -117,7 +117,7 @@ enum Control {
 /// could not be read, or the runner's database failed.
 pub fn serve(
     mut runner: Runner,
-    source: Box<dyn ChainSource>,
+    mut source: Box<dyn ChainSource>,
     registry: Option<Arc<dyn Registry>>,
     stop: StopHandle,
     status: StatusHandle,
@@ -125,6 +125,7 @@ pub fn serve(
 ) -> Result<Runner> {
     tracing::info!(source = %source.describe(), checkpoint = ?runner.checkpoint(), "runner starting");
     runner.set_block_source(source.blocks());
+    source.remember(runner.recent_blocks());
     let closed = Arc::new(AtomicBool::new(false));
     let (event_tx, event_rx) = bounded(4096);
     let sink = EventSink::new(event_tx, closed.clone());
@@ -225,7 +226,10 @@ fn event_loop(
             recv(events) -> msg => match msg {
                 Ok(SourceMessage::Event(ev)) => batch.push(ev),
                 Ok(SourceMessage::End) => source_ended = true,
-                Err(_) => source_ended = true,
+                // The source thread returned without ending its stream: it
+                // failed for good (or was stopped). `serve` returns its error.
+                Err(_) if !source_ended => return Ok(()),
+                Err(_) => {}
             },
             default(options.idle) => idle = true,
         }

@@ -8,17 +8,22 @@
 //! | `functions` | function id | [`FunctionRecord`] |
 //! | `records` | function id, `0x00`, record index (u64 BE) | [`InvocationRecord`] |
 //! | `meta` | `checkpoint` | [`Checkpoint`] |
+//! | `blocks` | block number (u64 BE) | the block's commit envelope (docs/abi.md), for the last `RunnerConfig::reorg_blocks` blocks |
 //!
 //! Everything one group of events changes goes into one [`Batch`], written
 //! with `sync = true`: a cursor never moves without the outcome that moved it,
 //! and an outcome never lands without its cursor.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use xxfunc_abi::ChainBlock;
 use xxfunc_api::{BlockRef, Counters, FunctionId, InvocationRecord};
 use xxfunc_store::ModuleHash;
 
@@ -27,6 +32,9 @@ use crate::error::{Result, RunnerError};
 const CF_FUNCTIONS: &str = "functions";
 const CF_RECORDS: &str = "records";
 const CF_META: &str = "meta";
+/// The last committed blocks (number, big-endian → commit envelope), so a
+/// restarted runner can revert blocks the node dropped while it was down.
+const CF_BLOCKS: &str = "blocks";
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 
 /// Where a function stands in the chain.
@@ -113,7 +121,7 @@ impl StateDb {
         let mut opts = column_options();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = [CF_FUNCTIONS, CF_RECORDS, CF_META]
+        let cfs = [CF_FUNCTIONS, CF_RECORDS, CF_META, CF_BLOCKS]
             .map(|name| ColumnFamilyDescriptor::new(name, column_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| RunnerError::Db {
             path: path.to_path_buf(),
@@ -185,6 +193,23 @@ impl StateDb {
         Ok(out)
     }
 
+    /// The stored recent blocks, oldest first. An entry that does not decode
+    /// ends the list there (blocks are only a reorg aid, never required).
+    pub(crate) fn recent_blocks(&self) -> Result<Vec<Arc<ChainBlock>>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_BLOCKS), IteratorMode::Start) {
+            let (key, value) = item.map_err(|e| self.err(e))?;
+            match xxfunc_abi::decode_owned(&value) {
+                Ok(envelope) => out.push(Arc::new(envelope.block)),
+                Err(e) => {
+                    tracing::warn!(key = ?key, "ignoring a stored block that does not decode: {e}");
+                    out.clear();
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn batch(&self) -> Batch<'_> {
         Batch {
             db: self,
@@ -216,6 +241,32 @@ impl Batch<'_> {
             self.db.cf(CF_RECORDS),
             record_key(id, 0),
             record_key(id, below),
+        );
+    }
+
+    /// Stores the commit envelope of block `number`, replacing it and every
+    /// block above it.
+    pub(crate) fn put_block(&mut self, number: u64, envelope: &[u8]) {
+        self.delete_blocks_from(number);
+        self.wb
+            .put_cf(self.db.cf(CF_BLOCKS), number.to_be_bytes(), envelope);
+    }
+
+    /// Forgets block `number` and every block above it (a revert).
+    pub(crate) fn delete_blocks_from(&mut self, number: u64) {
+        self.wb.delete_range_cf(
+            self.db.cf(CF_BLOCKS),
+            number.to_be_bytes(),
+            u64::MAX.to_be_bytes(),
+        );
+    }
+
+    /// Forgets the blocks below `number`.
+    pub(crate) fn prune_blocks(&mut self, below: u64) {
+        self.wb.delete_range_cf(
+            self.db.cf(CF_BLOCKS),
+            0u64.to_be_bytes(),
+            below.to_be_bytes(),
         );
     }
 

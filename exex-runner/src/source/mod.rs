@@ -175,6 +175,15 @@ pub trait ChainSource: Send {
     /// Past blocks by number, for functions that backfill.
     fn blocks(&self) -> Option<Arc<dyn BlockSource>>;
 
+    /// Before [`run`](Self::run): the blocks the runner committed last,
+    /// oldest first, ending at the checkpoint's tip. A source that detects
+    /// reorgs by asking the node (the JSON-RPC follower) reverts from these
+    /// the blocks a reorg replaced while the runner was down, which the node
+    /// may no longer serve. Sources that replay their own history ignore them.
+    fn remember(&mut self, recent: Vec<Arc<ChainBlock>>) {
+        let _ = recent;
+    }
+
     /// Produces events after `resume` into `sink` until the source is
     /// exhausted (then calls [`EventSink::end`]) or the sink is closed.
     ///

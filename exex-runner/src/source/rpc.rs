@@ -15,6 +15,7 @@ use std::{
 use alloy_primitives::B256;
 use serde_json::{Value, json};
 use xxfunc_abi::ChainBlock;
+use xxfunc_api::BlockRef;
 
 use super::{BlockSource, ChainEvent, ChainSource, EventSink};
 use crate::{
@@ -149,6 +150,7 @@ pub struct RpcFollower {
     chain_id: u64,
     poll: Duration,
     from: Option<u64>,
+    recent: Vec<Arc<ChainBlock>>,
 }
 
 impl std::fmt::Debug for RpcFollower {
@@ -172,6 +174,7 @@ impl RpcFollower {
             chain_id,
             poll: Duration::from_millis(250),
             from: None,
+            recent: Vec::new(),
         })
     }
 
@@ -243,17 +246,28 @@ impl Follower {
         }
     }
 
-    /// Rebuilds memory of the checkpoint tip after a restart: the tip block by
-    /// hash (the node may still serve it even if it was orphaned meanwhile).
-    fn restore(&mut self, tip: B256) -> Result<()> {
+    /// Rebuilds memory of the chain up to the checkpoint tip after a restart:
+    /// from the blocks the runner stored (`recent`, ending at the tip), else
+    /// the tip block by hash from the node (which may still serve it even if
+    /// it was orphaned meanwhile). The next poll then reverts whatever of it
+    /// the node no longer has on its canonical chain.
+    fn restore(&mut self, tip: BlockRef, recent: Vec<Arc<ChainBlock>>) -> Result<()> {
+        if recent.last().is_some_and(|b| b.hash == tip.hash) {
+            for block in recent {
+                self.remember(block);
+            }
+            return Ok(());
+        }
         let block = self
             .client
-            .block(self.chain_id, json!(tip), true)?
+            .block(self.chain_id, json!(tip.hash), true)?
             .ok_or_else(|| {
-                self.client
-                    .err(format!("the checkpoint block {tip} is unknown to the node"))
+                self.client.err(format!(
+                    "the runner's last block {} ({}) is unknown to the node, and no recent blocks are stored to revert it from; it was probably reorged away while the runner was down: start the runner with an empty --data-dir to follow the node afresh",
+                    tip.number, tip.hash
+                ))
             })?;
-        self.chain.insert(block.number, Arc::new(block));
+        self.remember(Arc::new(block));
         Ok(())
     }
 
@@ -326,6 +340,10 @@ impl ChainSource for RpcFollower {
         Some(Arc::new(self.block_source()))
     }
 
+    fn remember(&mut self, recent: Vec<Arc<ChainBlock>>) {
+        self.recent = recent;
+    }
+
     fn run(self: Box<Self>, resume: Checkpoint, sink: EventSink) -> Result<()> {
         let mut follower = Follower {
             client: self.client.clone(),
@@ -335,7 +353,7 @@ impl ChainSource for RpcFollower {
         };
         let mut next = self.from;
         if let Some(tip) = resume.tip {
-            follower.restore(tip.hash)?;
+            follower.restore(tip, self.recent)?;
         }
         while !sink.is_closed() {
             match follower.poll(&mut next, &sink) {

@@ -265,3 +265,130 @@ fn resumes_from_a_checkpoint_and_serves_blocks_for_backfill() {
     drop(rx);
     thread.join().unwrap().unwrap();
 }
+
+/// Runs a runner with one started function on `anvil` until `until` holds for
+/// its report, then stops it and returns it (its state stays in `dir`).
+fn follow_until(
+    anvil: &Anvil,
+    dir: &std::path::Path,
+    modules: &std::sync::Arc<xxfunc_runner::StoreModules>,
+    start: Option<(&xxfunc_api::FunctionId, xxfunc_store::ModuleHash)>,
+    until: impl Fn(&xxfunc_api::RunnerReport) -> bool,
+) -> xxfunc_runner::Runner {
+    let mut runner =
+        xxfunc_runner::Runner::open(xxfunc_runner::RunnerConfig::new(dir), modules.clone())
+            .unwrap();
+    if let Some((id, hash)) = start {
+        runner
+            .apply(&xxfunc_api::FunctionSpec {
+                id: id.clone(),
+                hash,
+                desired: xxfunc_api::DesiredState::Started,
+                start: xxfunc_api::StartFrom::Block(1),
+                start_generation: 1,
+            })
+            .unwrap();
+    }
+    let follower = RpcFollower::connect(&anvil.url)
+        .unwrap()
+        .poll_interval(Duration::from_millis(20))
+        .start_at(1);
+    let stop = xxfunc_runner::StopHandle::new();
+    let status = xxfunc_runner::StatusHandle::default();
+    let thread = {
+        let (stop, status) = (stop.clone(), status.clone());
+        std::thread::spawn(move || {
+            xxfunc_runner::serve(
+                runner,
+                Box::new(follower),
+                None,
+                stop,
+                status,
+                xxfunc_runner::ServeOptions::default(),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !until(&status.get()) {
+        if thread.is_finished() {
+            match thread.join().unwrap() {
+                Ok(_) => panic!("serve returned before catching up"),
+                Err(e) => panic!("serve failed: {e}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out: {:#?}", status.get());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.stop();
+    thread.join().unwrap().unwrap()
+}
+
+/// A reorg that happens while the runner is down: on restart the function
+/// gets reverts of the blocks it had processed that the node replaced (the
+/// node no longer serves them; the runner stored them), then the new blocks.
+#[test]
+fn reverts_blocks_reorged_away_while_the_runner_was_down() {
+    let Some(anvil) = Anvil::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = xxfunc_store::ModuleStore::open("memory://").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let hash = rt
+        .block_on(store.put(crate::chain::wasm(crate::chain::ECHO_MAGIC)))
+        .unwrap()
+        .hash;
+    let modules = std::sync::Arc::new(xxfunc_runner::StoreModules::new(store).unwrap());
+    let id: xxfunc_api::FunctionId = "echo".parse().unwrap();
+    let cursor = |r: &xxfunc_api::RunnerReport| {
+        r.functions
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.cursor)
+    };
+
+    anvil.send_transfer();
+    anvil.call("anvil_mine", json!([5]));
+    let tip = anvil.hash_at(6);
+    let runner = follow_until(&anvil, dir.path(), &modules, Some((&id, hash)), |r| {
+        cursor(r).is_some_and(|c| c.number == 6 && c.hash == tip)
+    });
+    assert_eq!(runner.recent_blocks().len(), 6, "blocks 1-6 are stored");
+    drop(runner);
+
+    // While the runner is down: blocks 4-6 are replaced, and the node forgets them.
+    let old: Vec<B256> = (4..=6).map(|n| anvil.hash_at(n)).collect();
+    anvil.call(
+        "anvil_reorg",
+        json!([3, [[{"from": DEV_ACCOUNT, "to": OTHER_ACCOUNT, "value": "0x77"}, 1]]]),
+    );
+    anvil.call("anvil_mine", json!([1]));
+    assert!(
+        anvil
+            .try_call("eth_getBlockByHash", json!([old[2], false]))
+            .is_ok_and(|v| v.is_null()),
+        "anvil no longer serves the orphaned tip"
+    );
+    let new_tip = anvil.hash_at(7);
+    let runner = follow_until(&anvil, dir.path(), &modules, None, |r| {
+        cursor(r).is_some_and(|c| c.number == 7 && c.hash == new_tip)
+    });
+
+    let seen: Vec<(xxfunc_api::EventKind, u64, B256)> = runner
+        .outputs(&id)
+        .unwrap()
+        .iter()
+        .map(|r| (r.kind, r.block.number, r.block.hash))
+        .collect();
+    use xxfunc_api::EventKind::{Commit, Revert};
+    let mut want: Vec<_> = (1..=3).map(|n| (Commit, n, anvil.hash_at(n))).collect();
+    want.extend((4..=6).zip(&old).map(|(n, h)| (Commit, n, *h)));
+    want.extend(
+        (4..=6)
+            .rev()
+            .zip(old.iter().rev())
+            .map(|(n, h)| (Revert, n, *h)),
+    );
+    want.extend((4..=7).map(|n| (Commit, n, anvil.hash_at(n))));
+    assert_eq!(seen, want);
+}
