@@ -19,8 +19,8 @@ use wasmtime_wasi::{
 use xxfunc_abi::{ChainBlock, EventKind};
 use xxfunc_api::{DesiredState, FunctionId, FunctionSpec, StartFrom};
 use xxfunc_runner::{
-    ChainEvent, EventInput, FixtureSource, Limits, ModuleCache, Runner, RunnerConfig, StoreModules,
-    WasmEngine,
+    ChainEvent, EventInput, FixtureSource, Limits, LoadedModule, ModuleCache, Outcome, Runner,
+    RunnerConfig, StoreModules, WasmEngine,
 };
 use xxfunc_store::{ModuleHash, ModuleStore};
 
@@ -78,24 +78,35 @@ fn upstream_invoke(engine: &Engine, bytes: &[u8], block: &ChainBlock) -> (Durati
     (t.elapsed(), guest)
 }
 
-fn dispatch_warm(hello: &[u8], block: &ChainBlock) -> f64 {
+/// An engine with `bytes` compiled and linked (the warm path).
+fn warm(bytes: &[u8]) -> (Arc<WasmEngine>, Arc<LoadedModule>) {
     let engine = Arc::new(WasmEngine::new(Limits::default(), 8).unwrap());
     let cache = ModuleCache::new(engine.clone(), None);
     let (module, _) = cache
-        .load(&ModuleHash::of(hello), || Ok(hello.to_vec()))
+        .load(&ModuleHash::of(bytes), || Ok(bytes.to_vec()))
         .unwrap();
+    (engine, module)
+}
+
+/// One warm invocation on a commit of `block`, envelope encoding included.
+fn invoke_commit(engine: &WasmEngine, module: &LoadedModule, block: &ChainBlock) -> Outcome {
+    let envelope = Bytes::from(xxfunc_abi::encode(EventKind::Commit, block).unwrap());
+    engine.invoke(
+        module,
+        EventInput {
+            envelope: &envelope,
+            timestamp: block.timestamp,
+            block_hash: &block.hash.0,
+        },
+    )
+}
+
+fn dispatch_warm(hello: &[u8], block: &ChainBlock) -> f64 {
+    let (engine, module) = warm(hello);
     let mut samples = Vec::new();
     for i in 0..3000 {
         let t = Instant::now();
-        let envelope = Bytes::from(xxfunc_abi::encode(EventKind::Commit, block).unwrap());
-        let out = engine.invoke(
-            &module,
-            EventInput {
-                envelope: &envelope,
-                timestamp: block.timestamp,
-                block_hash: &block.hash.0,
-            },
-        );
+        let out = invoke_commit(&engine, &module, block);
         let dt = t.elapsed();
         assert!(out.is_ok(), "hello failed: {:?}", out.status);
         if i >= 300 {
@@ -230,23 +241,11 @@ fn overhead_100tx(erc20: &[u8], events: &[ChainEvent]) {
     else {
         return;
     };
-    let engine = Arc::new(WasmEngine::new(Limits::default(), 8).unwrap());
-    let cache = ModuleCache::new(engine.clone(), None);
-    let (module, _) = cache
-        .load(&ModuleHash::of(erc20), || Ok(erc20.to_vec()))
-        .unwrap();
+    let (engine, module) = warm(erc20);
     let mut fractions = Vec::new();
     for i in 0..400 {
         let t = Instant::now();
-        let envelope = Bytes::from(xxfunc_abi::encode(EventKind::Commit, &block).unwrap());
-        let out = engine.invoke(
-            &module,
-            EventInput {
-                envelope: &envelope,
-                timestamp: block.timestamp,
-                block_hash: &block.hash.0,
-            },
-        );
+        let out = invoke_commit(&engine, &module, &block);
         let total = t.elapsed().as_secs_f64();
         assert!(out.is_ok(), "erc20-transfers failed: {:?}", out.status);
         if i >= 40 {

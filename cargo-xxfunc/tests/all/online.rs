@@ -278,19 +278,7 @@ fn dev_serves_gateway_and_runner() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let port = free_port();
-    let mut child = crate::util::cli(tmp.path())
-        .args([
-            "dev",
-            "--json",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cargo xxfunc dev");
+    let mut child = spawn_dev(tmp.path(), &data, port, &[]);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let dev = Proc(child);
     let mut line = String::new();
@@ -395,6 +383,19 @@ fn first_fixture_block(events: &[PathBuf]) -> u64 {
         .number()
 }
 
+/// `cargo xxfunc dev --json` in `dir` on `data`, its API on `port`, stdout and stderr piped.
+fn spawn_dev(dir: &Path, data: &Path, port: u16, extra: &[&str]) -> Child {
+    crate::util::cli(dir)
+        .args(["dev", "--json", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cargo xxfunc dev")
+}
+
 /// Ctrl-C to `dev`, as a terminal sends it; waits for it to exit.
 fn interrupt(mut dev: Proc) -> std::process::ExitStatus {
     let pid = dev.0.id().to_string();
@@ -456,21 +457,7 @@ fn dev_watch_redeploys_on_save() {
     let tmp = tempfile::tempdir().unwrap();
     let krate = new_function(tmp.path(), "watched");
     let data = tmp.path().join("data");
-    let port = free_port();
-    let mut child = crate::util::cli(&krate)
-        .args([
-            "dev",
-            "--watch",
-            "--json",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cargo xxfunc dev --watch");
+    let mut child = spawn_dev(&krate, &data, free_port(), &["--watch"]);
     let lines = line_channel(child.stdout.take().unwrap());
     let stderr = child.stderr.take().unwrap();
     let errors = std::thread::spawn(move || {
