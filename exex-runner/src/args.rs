@@ -50,7 +50,8 @@ pub struct RunnerArgs {
     /// Local registry directory (RocksDB) to take desired state from.
     #[arg(long, env = "XXFUNC_REGISTRY_DIR", value_name = "DIR")]
     pub registry_dir: Option<std::path::PathBuf>,
-    /// Name this runner reports under [default: the binary's name for it].
+    /// Name this runner reports under [default: `local` for xxfunc-runner,
+    /// `reth` for xxfunc-reth].
     #[arg(long, value_name = "ID")]
     pub runner_id: Option<String>,
     /// Start a function without a registry: NAME=blake3:HASH (repeatable).
