@@ -83,6 +83,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("metrics on http://{bound}/metrics");
     }
     let stop = StopHandle::new();
+    stop_on_signals(stop.clone())?;
     let options = ServeOptions {
         until: if args.exit_at_end {
             UntilDone::SourceEnd
@@ -100,5 +101,31 @@ fn run(args: Args) -> anyhow::Result<()> {
         safe_height = ?runner.safe_height(),
         "runner finished"
     );
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM stops the loop after its current batch (the cursors of a
+/// finished batch are on disk either way; this only makes the exit prompt and
+/// sends the last report).
+fn stop_on_signals(stop: StopHandle) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    std::thread::Builder::new()
+        .name("xxfunc-signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    Some(()) = async { term.as_mut()?.recv().await } => {}
+                }
+            });
+            tracing::info!("stopping (signal)");
+            stop.stop();
+        })
+        .context("starting the signal handler")?;
     Ok(())
 }

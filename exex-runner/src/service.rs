@@ -12,7 +12,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded, select, unbounded};
 use parking_lot::RwLock;
-use xxfunc_api::{FeedEntry, RunnerReport};
+use xxfunc_api::{FeedEntry, ObservedState, RunnerReport};
 
 use crate::{
     error::{Result, RunnerError},
@@ -186,7 +186,16 @@ pub fn serve(
         .join()
         .unwrap_or_else(|_| Err(RunnerError::Source("the chain source panicked".into())));
     if let Some(registry) = &registry {
-        let _ = registry.report(&runner.take_report());
+        // The last report: nothing runs any more once serve returns.
+        let mut last = runner.take_report();
+        for f in &mut last.functions {
+            if f.observed == ObservedState::Running {
+                f.observed = ObservedState::Stopped;
+            }
+        }
+        if let Err(e) = registry.report(&last) {
+            tracing::warn!("sending the last report to the registry: {e}");
+        }
     }
     status.set(runner.report());
     result?;

@@ -277,3 +277,57 @@ fn gateway_flags_fail_clearly() {
         "{err}"
     );
 }
+
+/// The `xxfunc-runner` binary with `--gateway` and no `--store`: it runs what
+/// the gateway says, and on SIGTERM exits 0 promptly, its last report saying
+/// the function no longer runs.
+#[test]
+fn runner_binary_follows_the_gateway_and_stops_on_sigterm() {
+    let gateway = Gateway::start();
+    let hello = xxfunc_guest_modules::module_bytes("hello");
+    gateway
+        .runtime
+        .block_on(gateway.client.deploy(&"hello".parse().unwrap(), hello))
+        .unwrap();
+    gateway
+        .runtime
+        .block_on(gateway.client.start("hello", None))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xxfunc-runner"))
+        .args(["--gateway", &gateway.url(), "--token", TOKEN])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--fixtures")
+        .arg(xxfunc_guest_modules::fixtures_dir())
+        .args(["--replay-delay-ms", "50"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting xxfunc-runner");
+    gateway.wait_view("hello", "outputs from the runner binary", |v| {
+        v.observed == Some(ObservedState::Running) && v.counters.invocations >= 3
+    });
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the runner did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let view = gateway.view("hello");
+    assert_eq!(view.observed, Some(ObservedState::Stopped), "{view:#?}");
+    assert_eq!(view.reported.map(|r| r.runner), Some("local".to_string()));
+}
