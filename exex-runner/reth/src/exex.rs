@@ -22,8 +22,7 @@ use xxfunc_api::{
 };
 use xxfunc_runner::{
     BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, OpenedRunner, Position, Registry,
-    Runner,
-    ServeOptions, StatusHandle, StopHandle, metrics, serve,
+    Runner, ServeOptions, StatusHandle, StopHandle, metrics, serve,
 };
 
 use crate::{
@@ -156,7 +155,7 @@ where
         }
         if let Some(reason) = &failed {
             // Keep the node running; the held FinishedHeight keeps the WAL for a restart.
-            if complaints % 60 == 0 {
+            if complaints.is_multiple_of(60) {
                 error!(target: TARGET, held_at = ?finished.sent, "xxfunc runner failed, restart the node to resume: {reason}");
             }
             complaints += 1;
