@@ -39,6 +39,9 @@ const TARGET: &str = "xxfunc::exex";
 /// Events buffered between the node's notification stream and the runner.
 const QUEUE: usize = 1024;
 
+/// How long the node's shutdown waits for the runner's loop to return.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(4);
+
 /// How often the safe height is re-read while no notification arrives.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -110,6 +113,7 @@ where
     let stop = StopHandle::new();
     let _stop_on_drop = StopOnDrop(stop.clone());
     let (done_tx, mut done) = oneshot::channel();
+    let (exited_tx, exited) = oneshot::channel::<()>();
     {
         let (stop, status) = (stop.clone(), status.clone());
         std::thread::Builder::new()
@@ -124,8 +128,24 @@ where
                     ServeOptions::default(),
                 );
                 let _ = done_tx.send(result.map(|_| ()));
+                let _ = exited_tx.send(());
             })
             .expect("spawning the runner thread");
+    }
+    // On the node's graceful shutdown (Ctrl-C), stop the runner and hold the shutdown
+    // until its loop has returned: its last batch and last report (functions no longer
+    // running) are written. reth waits up to 5 s for such tasks.
+    {
+        let stop = stop.clone();
+        ctx.task_executor()
+            .spawn_with_graceful_shutdown_signal(async move |shutdown| {
+                let guard = shutdown.await;
+                stop.stop();
+                if tokio::time::timeout(SHUTDOWN_WAIT, exited).await.is_err() {
+                    warn!(target: TARGET, "the runner did not stop within {SHUTDOWN_WAIT:?}");
+                }
+                drop(guard);
+            });
     }
 
     let mut finished = Finished::new(head);
