@@ -76,8 +76,8 @@ pub(crate) fn desired(d: DesiredState) -> &'static str {
     }
 }
 
-/// The observed state, flagged `(stale)` when its report is older than
-/// [`STALE_AFTER_MS`] (the runner stopped or lost the gateway).
+/// The observed state; `running` is flagged `(stale)` when its report is
+/// older than [`STALE_AFTER_MS`] (the runner died or lost the gateway).
 pub(crate) fn observed(v: &FunctionView) -> String {
     let state = match &v.observed {
         None => return "-".into(),
@@ -86,13 +86,16 @@ pub(crate) fn observed(v: &FunctionView) -> String {
         Some(ObservedState::Quarantined { .. }) => "quarantined",
         Some(ObservedState::LoadFailed { .. }) => "load-failed",
     };
-    match report_age_ms(v) {
-        Some(age) if age > STALE_AFTER_MS => format!("{state} (stale)"),
+    match (&v.observed, report_age_ms(v)) {
+        (Some(ObservedState::Running), Some(age)) if age > STALE_AFTER_MS => {
+            format!("{state} (stale)")
+        }
         _ => state.into(),
     }
 }
 
-/// Runners report at least every second; a report this old means none is following.
+/// Runners report at least every second while they run, and say so when they
+/// stop; a `running` report this old means the runner died (`kill -9`, a crash).
 const STALE_AFTER_MS: u64 = 10_000;
 
 fn report_age_ms(v: &FunctionView) -> Option<u64> {

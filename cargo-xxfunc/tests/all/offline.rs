@@ -95,7 +95,9 @@ fn offline_journey() {
     // status: desired and observed state, cursor at the replayed head, counters.
     let status = xx(&krate, &["status", &h1, "--offline", "--json"], code::OK).json();
     assert_eq!(status["desired"], "started");
-    assert_eq!(status["observed"]["state"], "running");
+    // The replay has ended, so nothing runs it now: the runner's last report says so.
+    assert_eq!(status["observed"]["state"], "stopped");
+    assert_eq!(status["reported"]["runner"], "dev", "{status}");
     assert_eq!(
         status["counters"]["invocations"].as_u64().unwrap() as usize,
         events.len()
