@@ -6,14 +6,14 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use crossbeam_channel::unbounded;
 use xxfunc_api::{FunctionId, FunctionView, ObservedState, client::Client};
 use xxfunc_gateway::{GatewayConfig, RunningGateway, serve as serve_gateway};
-use xxfunc_runner::{
-    ChainEvent, OpenedRunner, RunnerArgs, ServeOptions, StatusHandle, StopHandle, serve,
-};
+use xxfunc_runner::{ChainEvent, OpenedRunner, RunnerArgs, ServeOptions};
 
-use crate::{chain, registry::PushSource};
+use crate::{
+    chain,
+    registry::{Served, serve_pushed},
+};
 
 const TOKEN: &str = "runner-test-token";
 
@@ -93,6 +93,26 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// `start` (from `from`) or `stop` of `hello` through the API; asserts the
+    /// runner's report shows `want` within a second.
+    fn toggle(&self, action: &str, from: Option<u64>, want: ObservedState) {
+        let request = async {
+            match action {
+                "start" => self.client.start("hello", from).await,
+                _ => self.client.stop("hello").await,
+            }
+        };
+        self.runtime.block_on(request).unwrap();
+        let took = self.wait_view("hello", action, |v| v.observed.as_ref() == Some(&want));
+        eprintln!("{action} observed through the gateway after {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{action} reached the runner after {took:?}"
+        );
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {
@@ -129,22 +149,12 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
     .expect("runner opens against the gateway");
     assert!(registry.is_some());
 
-    let (tx, rx) = unbounded();
-    let stop = StopHandle::new();
-    let status = StatusHandle::default();
-    let thread = {
-        let (stop, status) = (stop.clone(), status.clone());
-        std::thread::spawn(move || {
-            serve(
-                runner,
-                Box::new(PushSource(rx)),
-                registry,
-                stop,
-                status,
-                ServeOptions::default(),
-            )
-        })
-    };
+    let Served {
+        tx,
+        stop,
+        status,
+        thread,
+    } = serve_pushed(runner, registry, ServeOptions::default());
     let blocks = chain::blocks(None, 1, 6, 0);
     let send = |i: usize| tx.send(ChainEvent::commit(0, blocks[i].clone())).unwrap();
     let id = FunctionId::Name("hello".parse().unwrap());
@@ -159,18 +169,7 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
     assert_eq!(gateway.view("hello").counters.invocations, 2);
 
     // Stop through the API: the runner stops within a second and says so.
-    gateway
-        .runtime
-        .block_on(gateway.client.stop("hello"))
-        .unwrap();
-    let took = gateway.wait_view("hello", "observed stopped", |v| {
-        v.observed == Some(ObservedState::Stopped)
-    });
-    eprintln!("stop observed through the gateway after {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "stop reached the runner after {took:?}"
-    );
+    gateway.toggle("stop", None, ObservedState::Stopped);
     send(2);
     crate::registry::wait_for(&status, "head 3", |r| r.head.map(|h| h.number) == Some(3));
     assert_eq!(
@@ -180,18 +179,7 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
     );
 
     // Start again from block 2 through the API: it backfills 2 and 3.
-    gateway
-        .runtime
-        .block_on(gateway.client.start("hello", Some(2)))
-        .unwrap();
-    let took = gateway.wait_view("hello", "observed running", |v| {
-        v.observed == Some(ObservedState::Running)
-    });
-    eprintln!("start observed through the gateway after {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "start reached the runner after {took:?}"
-    );
+    gateway.toggle("start", Some(2), ObservedState::Running);
     gateway.wait_view("hello", "backfilled to 3", |v| cursor(v) == Some(3));
     send(3);
     gateway.wait_view("hello", "cursor 4", |v| cursor(v) == Some(4));

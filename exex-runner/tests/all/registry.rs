@@ -34,6 +34,44 @@ impl ChainSource for PushSource {
     }
 }
 
+/// A runner serving on its own thread, fed by a [`PushSource`].
+pub(crate) struct Served {
+    pub(crate) tx: Sender<ChainEvent>,
+    pub(crate) stop: StopHandle,
+    pub(crate) status: StatusHandle,
+    pub(crate) thread: std::thread::JoinHandle<xxfunc_runner::Result<Runner>>,
+}
+
+/// Runs `serve` for `runner` on a thread, with events pushed through `tx`.
+pub(crate) fn serve_pushed(
+    runner: Runner,
+    registry: Option<Arc<dyn Registry>>,
+    options: ServeOptions,
+) -> Served {
+    let (tx, rx) = unbounded();
+    let stop = StopHandle::new();
+    let status = StatusHandle::default();
+    let thread = {
+        let (stop, status) = (stop.clone(), status.clone());
+        std::thread::spawn(move || {
+            serve(
+                runner,
+                Box::new(PushSource(rx)),
+                registry,
+                stop,
+                status,
+                options,
+            )
+        })
+    };
+    Served {
+        tx,
+        stop,
+        status,
+        thread,
+    }
+}
+
 pub(crate) fn wait_for(status: &StatusHandle, what: &str, cond: impl Fn(&RunnerReport) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond(&status.get()) {
@@ -78,26 +116,16 @@ fn start_redeploy_stop_and_restart_take_effect_without_a_runner_restart() {
     let modules = Arc::new(StoreModules::new(store).unwrap());
     let runner = Runner::open(RunnerConfig::new(dir.path().join("runner")), modules).unwrap();
     let local: Arc<dyn Registry> = Arc::new(LocalRegistry::new(registry.clone(), "test-runner"));
-    let (tx, rx): (Sender<ChainEvent>, _) = unbounded();
-    let stop = StopHandle::new();
-    let status = StatusHandle::default();
     let options = ServeOptions {
         report_every: Duration::from_millis(50),
         ..ServeOptions::default()
     };
-    let thread = {
-        let (stop, status) = (stop.clone(), status.clone());
-        std::thread::spawn(move || {
-            serve(
-                runner,
-                Box::new(PushSource(rx)),
-                Some(local),
-                stop,
-                status,
-                options,
-            )
-        })
-    };
+    let Served {
+        tx,
+        stop,
+        status,
+        thread,
+    } = serve_pushed(runner, Some(local), options);
     let blocks = chain::blocks(None, 1, 5, 0);
     let send = |i: usize| tx.send(ChainEvent::commit(0, blocks[i].clone())).unwrap();
 
