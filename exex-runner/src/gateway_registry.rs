@@ -15,6 +15,7 @@ use std::{sync::Arc, time::Duration};
 use xxfunc_api::{FeedPage, FeedSnapshot, ModuleHash, RunnerReport, client::Client};
 
 use crate::{
+    blocking::BlockingRuntime,
     error::{Result, RunnerError},
     modules::ModuleSource,
     registry::Registry,
@@ -26,18 +27,12 @@ use crate::{
 pub struct GatewayRegistry {
     client: Client,
     runner_id: String,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<BlockingRuntime>,
 }
 
 /// The private runtime the blocking calls run on (see the module docs).
-fn client_runtime() -> Result<Arc<tokio::runtime::Runtime>> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("xxfunc-gateway-client")
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .map_err(|e| RunnerError::Source(format!("starting the gateway client runtime: {e}")))
+fn client_runtime() -> Result<Arc<BlockingRuntime>> {
+    BlockingRuntime::with_worker("gateway-client").map(Arc::new)
 }
 
 impl std::fmt::Debug for GatewayRegistry {
@@ -105,7 +100,7 @@ impl Registry for GatewayRegistry {
 /// access to the module store). The client checks the bytes against their hash.
 pub struct GatewayModules {
     client: Client,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<BlockingRuntime>,
 }
 
 impl std::fmt::Debug for GatewayModules {

@@ -64,6 +64,7 @@
 //! ```
 
 mod args;
+mod blocking;
 mod config;
 mod dispatch;
 mod engine;

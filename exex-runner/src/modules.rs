@@ -2,7 +2,10 @@
 
 use xxfunc_store::{ModuleHash, ModuleStore};
 
-use crate::error::{Result, RunnerError};
+use crate::{
+    blocking::BlockingRuntime,
+    error::{Result, RunnerError},
+};
 
 /// A source of module bytes by hash. The runner verifies the bytes against
 /// the hash before compiling, whatever the source promises.
@@ -20,7 +23,7 @@ pub trait ModuleSource: Send + Sync {
 /// not from inside an async task.
 pub struct StoreModules {
     store: ModuleStore,
-    runtime: tokio::runtime::Runtime,
+    runtime: BlockingRuntime,
 }
 
 impl std::fmt::Debug for StoreModules {
@@ -38,11 +41,10 @@ impl StoreModules {
     /// [`RunnerError::ModuleFetch`]-free; fails only when a tokio runtime
     /// cannot be created ([`RunnerError::Source`]).
     pub fn new(store: ModuleStore) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RunnerError::Source(format!("starting the module-store runtime: {e}")))?;
-        Ok(Self { store, runtime })
+        Ok(Self {
+            store,
+            runtime: BlockingRuntime::current_thread("module-store")?,
+        })
     }
 
     /// The wrapped store.

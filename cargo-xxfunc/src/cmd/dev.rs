@@ -104,7 +104,12 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
 
     let (source, first_block): (Box<dyn ChainSource>, Option<u64>) = match &args.rpc {
         Some(url) => {
-            let follower = RpcFollower::connect(url).map_err(|e| {
+            // Connecting blocks on the follower's own runtime: not on this executor.
+            let target = url.clone();
+            let connected = tokio::task::spawn_blocking(move || RpcFollower::connect(&target))
+                .await
+                .context("the JSON-RPC connect thread panicked")?;
+            let follower = connected.map_err(|e| {
                 fail(
                     exit_codes::GATEWAY_UNREACHABLE,
                     format!("cannot follow the node at {url}: {e}; check that it is running and serves JSON-RPC"),

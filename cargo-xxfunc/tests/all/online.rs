@@ -523,3 +523,127 @@ fn dev_watch_redeploys_on_save() {
         "the broken save was reported: {errors}"
     );
 }
+
+/// A JSON-RPC call to `url` over a plain loopback HTTP/1.1 connection.
+fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connecting to the node");
+    write!(
+        conn,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let (_, json) = raw.split_once("\r\n\r\n").expect("an HTTP body");
+    serde_json::from_str::<serde_json::Value>(json).unwrap()["result"].clone()
+}
+
+/// `dev --rpc URL` follows a real dev chain (anvil on loopback): a function
+/// deployed and started through dev's API runs on every block the node mines,
+/// with the node's block hashes.
+#[test]
+fn dev_follows_a_node_over_rpc() {
+    let anvil_bin = std::env::var_os("XXFUNC_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let tools = std::env::var_os("XXFUNC_TOOLS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/xxfunc-tools")
+                });
+            tools.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+        });
+    if !anvil_bin.is_file() {
+        eprintln!(
+            "skipping: anvil not found at {} (scripts/test installs it)",
+            anvil_bin.display()
+        );
+        return;
+    }
+    let node_port = free_port();
+    let _anvil = Proc(
+        Command::new(&anvil_bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &node_port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting anvil"),
+    );
+    let node = format!("http://127.0.0.1:{node_port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", node_port)).is_err() {
+        assert!(Instant::now() < deadline, "anvil did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = spawn_dev(tmp.path(), &data, free_port(), &["--rpc", &node]);
+    let lines = line_channel(child.stdout.take().unwrap());
+    let dev = Proc(child);
+    let listening = next_event(&lines, "listening line", |e| e["type"] == "listening");
+    assert!(
+        listening["source"].as_str().unwrap().contains(&node),
+        "{listening}"
+    );
+    let gw = listening["gateway"].as_str().unwrap().to_string();
+    let token = listening["token"].as_str().unwrap().to_string();
+    let on = |args: &[&str], expect: i32| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--gateway", &gw, "--token", &token]);
+        xx(tmp.path(), &full, expect)
+    };
+    let hello = tmp.path().join("hello.wasm");
+    std::fs::write(&hello, xxfunc_guest_modules::module_bytes("hello")).unwrap();
+    on(
+        &["deploy", "--name", "hello", hello.to_str().unwrap()],
+        code::OK,
+    );
+    on(&["start", "hello"], code::OK);
+    // Let the runner take the start before the node moves, then mine three blocks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while on(&["status", "hello", "--json"], code::OK).json()["observed"]["state"] != "running" {
+        assert!(Instant::now() < deadline, "the runner never started hello");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rpc(&node, "anvil_mine", serde_json::json!([3]));
+    let head = u64::from_str_radix(
+        rpc(&node, "eth_blockNumber", serde_json::json!([]))
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let record = next_event(&lines, "an invocation at the node's head", |e| {
+        e["type"] == "invocation" && e["record"]["block"]["number"] == head
+    });
+    let hash = rpc(
+        &node,
+        "eth_getBlockByNumber",
+        serde_json::json!([format!("{head:#x}"), false]),
+    )["hash"]
+        .clone();
+    assert_eq!(record["record"]["block"]["hash"], hash, "{record}");
+    assert_eq!(record["record"]["status"], "ok", "{record}");
+    assert!(
+        record["record"]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("\"number\":{head}")),
+        "{record}"
+    );
+    let status = interrupt(dev);
+    assert!(status.success(), "dev exits 0 on Ctrl-C: {status:?}");
+}

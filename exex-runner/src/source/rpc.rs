@@ -19,6 +19,7 @@ use xxfunc_api::BlockRef;
 
 use super::{BlockSource, ChainEvent, ChainSource, EventSink};
 use crate::{
+    blocking::BlockingRuntime,
     error::{Result, RunnerError},
     state_db::Checkpoint,
 };
@@ -32,7 +33,7 @@ const REMEMBERED: usize = 256;
 struct RpcClient {
     url: String,
     http: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+    runtime: BlockingRuntime,
     next_id: AtomicU64,
 }
 
@@ -42,11 +43,7 @@ impl RpcClient {
             url: url.to_string(),
             message,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| err(format!("starting the HTTP runtime: {e}")))?;
+        let runtime = BlockingRuntime::with_worker("json-rpc")?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
