@@ -17,6 +17,8 @@ use xxfunc_api::{
     PinResponse, ReportedBy, RunnerReport, Selector, StartFrom, VersionEntry,
 };
 
+use xxfunc_store::StoreError;
+
 use crate::{
     error::{RegistryError, Result},
     schema::*,
@@ -664,27 +666,17 @@ impl Registry {
         if let Some(full) = prefix.as_full() {
             return Ok(full);
         }
-        let mut found: BTreeSet<ModuleHash> = store_modules
-            .iter()
-            .copied()
-            .filter(|h| prefix.matches(h))
-            .collect();
-        found.extend(
-            self.referenced_hashes()?
-                .into_iter()
-                .filter(|h| prefix.matches(h)),
-        );
-        let mut found = found.into_iter();
-        match (found.next(), found.next()) {
-            (None, _) => Err(RegistryError::PrefixNotFound {
+        let referenced = self.referenced_hashes()?;
+        let known = store_modules.iter().copied().chain(referenced);
+        xxfunc_store::resolve_in(prefix, known).map_err(|e| match e {
+            StoreError::Ambiguous { prefix, candidates } => {
+                RegistryError::Ambiguous { prefix, candidates }
+            }
+            // `resolve_in` fails only with the two prefix errors.
+            _ => RegistryError::PrefixNotFound {
                 prefix: prefix.clone(),
-            }),
-            (Some(one), None) => Ok(one),
-            (Some(a), Some(b)) => Err(RegistryError::Ambiguous {
-                prefix: prefix.clone(),
-                candidates: [a, b].into_iter().chain(found).collect(),
-            }),
-        }
+            },
+        })
     }
 
     // -------------------------------------------------------------- helpers
