@@ -61,30 +61,30 @@ impl Metrics {
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP xxfunc_http_requests_total HTTP requests by method, route pattern and status.\n");
-        out.push_str("# TYPE xxfunc_http_requests_total counter\n");
         let requests = self.requests.lock();
-        for (k, s) in requests.iter() {
-            let _ = writeln!(
-                out,
-                "xxfunc_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
-                k.method,
-                escape(&k.route),
-                k.status,
-                s.count
-            );
-        }
-        out.push_str("# HELP xxfunc_http_request_seconds_total Time spent serving requests.\n");
-        out.push_str("# TYPE xxfunc_http_request_seconds_total counter\n");
-        for (k, s) in requests.iter() {
-            let _ = writeln!(
-                out,
-                "xxfunc_http_request_seconds_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {:.6}",
-                k.method,
-                escape(&k.route),
-                k.status,
-                s.seconds
-            );
+        for (name, help, value) in [
+            (
+                "xxfunc_http_requests_total",
+                "HTTP requests by method, route pattern and status.",
+                (|s| s.count.to_string()) as fn(&RequestStats) -> String,
+            ),
+            (
+                "xxfunc_http_request_seconds_total",
+                "Time spent serving requests.",
+                |s| format!("{:.6}", s.seconds),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (k, s) in requests.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
+                    k.method,
+                    escape(&k.route),
+                    k.status,
+                    value(s)
+                );
+            }
         }
         drop(requests);
         let counters = [
