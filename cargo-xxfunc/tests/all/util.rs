@@ -127,6 +127,18 @@ pub fn fixture_events() -> Option<Vec<PathBuf>> {
     }
 }
 
+/// Checks the `--json` answer of a redeploy under a pinned name: version 2
+/// of a hash other than `h1`, the name still pinned. Returns the new hash.
+pub fn pinned_redeploy(v2: &Value, h1: &str) -> String {
+    let h2 = v2["hash"].as_str().unwrap().to_string();
+    assert_ne!(h2, h1);
+    assert_eq!(
+        (v2["version"].as_u64(), v2["pinned"].as_bool()),
+        (Some(2), Some(true))
+    );
+    h2
+}
+
 /// Creates a function crate `name` in `parent` with `cargo xxfunc new`.
 pub fn new_function(parent: &Path, name: &str) -> PathBuf {
     xx(parent, &["new", name], code::OK);
