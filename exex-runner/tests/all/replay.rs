@@ -80,8 +80,18 @@ fn fixture_source_reads_envelopes_in_order() {
     assert!(err.contains("0001-commit-1.bin"), "{err}");
 }
 
+/// Every module with its golden directory: `hello-upstream` is the function exactly as
+/// the original xxfunc documented it (`#![no_main]`), `hello-upstream-main` the same
+/// without `#![no_main]`; both must print the same bytes.
+const REPLAYED: [(&str, &str); 4] = [
+    ("hello", "hello"),
+    ("erc20-transfers", "erc20-transfers"),
+    ("hello-upstream", "hello-upstream"),
+    ("hello-upstream-main", "hello-upstream"),
+];
+
 #[test]
-fn recorded_fixtures_through_hello_and_erc20_transfers_equal_the_goldens() {
+fn recorded_fixtures_through_the_examples_equal_the_goldens() {
     let fixtures = xxfunc_guest_modules::fixtures_dir();
     let golden = fixtures.join("golden");
     if !golden.is_dir() {
@@ -97,10 +107,9 @@ fn recorded_fixtures_through_hello_and_erc20_transfers_equal_the_goldens() {
         .collect();
     names.sort();
     let mut h = xxfunc_runner::test_utils::Harness::with_config(|c| c.workers = 2).unwrap();
-    let modules = ["hello", "erc20-transfers"];
-    let ids: Vec<_> = modules
+    let ids: Vec<_> = REPLAYED
         .iter()
-        .map(|m| {
+        .map(|(m, _)| {
             h.start(
                 m,
                 &xxfunc_guest_modules::module_bytes(m),
@@ -112,7 +121,7 @@ fn recorded_fixtures_through_hello_and_erc20_transfers_equal_the_goldens() {
     for chunk in source.events().chunks(8) {
         h.runner_mut().process(chunk).unwrap();
     }
-    for (module, id) in modules.iter().zip(&ids) {
+    for ((module, golden_dir), id) in REPLAYED.iter().zip(&ids) {
         let records = h.records(id);
         assert_eq!(
             records.len(),
@@ -125,7 +134,8 @@ fn recorded_fixtures_through_hello_and_erc20_transfers_equal_the_goldens() {
                 xxfunc_api::InvocationStatus::Ok,
                 "{module} on {name}"
             );
-            let want = std::fs::read(golden.join(module).join(format!("{name}.out"))).unwrap();
+            let want =
+                std::fs::read(golden.join(golden_dir).join(format!("{name}.out"))).unwrap();
             assert_eq!(
                 record.stdout,
                 String::from_utf8_lossy(&want),

@@ -13,6 +13,11 @@
 //! #[xxfunc::main] fn main(data: &[u8]) -> Result<(), E> { .. }
 //! ```
 //!
+//! The crate may be `#![no_main]` or not: functions written for the original xxfunc
+//! (`#![no_main]` with `async fn main(data: &[u8])`) build and run unchanged. Under
+//! `#![no_main]` rustc emits no entry point, so the macro also exports the C entry that
+//! wasi-libc's `_start` calls (`__main_argc_argv`); otherwise rustc's entry is used.
+//!
 //! The return type may also be `()`. The generated `fn main` reads stdin fully, decodes
 //! the envelope (event forms), runs the function (async forms on a small executor),
 //! flushes emitted records and exits 0; an error prints on stderr and exits 1, a bad
@@ -86,6 +91,21 @@ fn expand(mut function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             #function
             let __xxfunc_input: &'static [u8] = ::xxfunc::__private::start();
             ::xxfunc::__private::finish(#call)
+        }
+
+        /// The C entry point wasi-libc's `_start` calls (through `__main_void`) when the
+        /// crate is `#![no_main]`, as functions written for the original xxfunc are. Without
+        /// `#![no_main]` rustc's own entry (`__main_void`) runs `main` above and this is
+        /// never called.
+        #[cfg(target_os = "wasi")]
+        #[doc(hidden)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn __main_argc_argv(
+            _argc: ::core::ffi::c_int,
+            _argv: *mut *mut ::core::ffi::c_char,
+        ) -> ::core::ffi::c_int {
+            main();
+            0
         }
     })
 }

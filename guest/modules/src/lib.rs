@@ -6,7 +6,7 @@
 //!
 //! The examples are built once per process with `cargo build --profile guest
 //! --target wasm32-wasip1` into their own target directory
-//! (`<target>/guest-modules`), so a test running under `cargo test` never waits
+//! (`<target>/guest-modules/<checkout>`), so a test running under `cargo test` never waits
 //! on the build lock that its own `cargo` invocation holds. Concurrent test
 //! processes serialise on cargo's lock of that directory.
 //!
@@ -98,12 +98,30 @@ fn package_name(manifest: &str) -> Option<String> {
     None
 }
 
-/// The target directory the guest modules are built into.
+/// The target directory the guest modules are built into:
+/// `<target>/guest-modules/<checkout>`, one per checkout, so two clones (or worktrees)
+/// sharing one `CARGO_TARGET_DIR` never overwrite each other's modules.
 pub fn guest_target_dir() -> PathBuf {
     let base = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
-    base.join("guest-modules")
+    base.join("guest-modules").join(checkout_key(&repo_root()))
+}
+
+/// A short stable key for a checkout directory: its name and an FNV-1a hash of its path.
+fn checkout_key(root: &Path) -> String {
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}-{hash:016x}")
 }
 
 /// Builds every example (once per process) and returns the directory that

@@ -36,6 +36,23 @@
 //! `#[xxfunc::main]` also accepts `async fn main(event: Event) -> Result<(), E>` and the
 //! raw form `async fn main(data: &[u8])`, which receives the undecoded envelope. Errors
 //! (any `E: Display`) print on stderr and exit 1; a panic prints and exits 101.
+//!
+//! Functions written for the original xxfunc run unchanged, in exactly the form it
+//! documented, with or without `#![no_main]` at the top of `main.rs` (not compiled as a
+//! doctest: under `#![no_main]` only a `wasm32-wasip1` build has an entry point):
+//!
+//! ```ignore
+//! #![no_main]
+//!
+//! #[xxfunc::main]
+//! async fn main(data: &[u8]) {
+//!     println!("Hello, world from wasi!, exex notification data: {:?}", data);
+//! }
+//! ```
+//!
+//! `data` is the event envelope. Both forms are WASI commands a stock runtime starts at
+//! `_start` (under `#![no_main]` the macro provides the C entry point that `_start` calls);
+//! `guest/examples/hello-upstream` is this function, checked on every fixture event.
 
 mod error;
 mod event;

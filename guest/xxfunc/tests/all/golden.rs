@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 use xxfunc_guest_modules::{example_packages, fixture_events, fixtures_dir, module_bytes};
 
 /// Modules checked against goldens. The `misbehave` package is checked in `misbehave.rs`.
-const GOLDEN_MODULES: &[&str] = &["erc20-transfers", "hello", "hello-async", "hello-raw"];
+const GOLDEN_MODULES: &[&str] = &[
+    "erc20-transfers",
+    "hello",
+    "hello-async",
+    "hello-raw",
+    "hello-upstream",
+];
 
 fn bless() -> bool {
     std::env::var_os("XXFUNC_BLESS").is_some_and(|v| v != "0")
@@ -25,6 +31,11 @@ fn golden_path(module: &str, event: &Path) -> PathBuf {
 }
 
 fn check_module(module: &str) {
+    check_module_against(module, module);
+}
+
+/// Runs `module` on every fixture event and compares with the goldens of `golden_dir`.
+fn check_module_against(module: &str, golden_dir: &str) {
     let events = fixture_events();
     assert!(
         !events.is_empty(),
@@ -50,7 +61,7 @@ fn check_module(module: &str) {
             "{module} on {}: output differs between runs",
             event.display()
         );
-        let golden = golden_path(module, event);
+        let golden = golden_path(golden_dir, event);
         if bless() {
             std::fs::create_dir_all(golden.parent().expect("golden dir"))
                 .expect("create golden dir");
@@ -102,6 +113,15 @@ fn golden_hello_async_matches_hello() {
 #[test]
 fn golden_hello_raw() {
     check_module("hello-raw");
+}
+
+/// The function exactly as the original xxfunc documented it (`#![no_main]`, raw
+/// `async fn main(data: &[u8])`), and the same without `#![no_main]`: both print the
+/// same bytes on every event.
+#[test]
+fn golden_hello_upstream_with_and_without_no_main() {
+    check_module("hello-upstream");
+    check_module_against("hello-upstream-main", "hello-upstream");
 }
 
 #[test]

@@ -5,4 +5,5 @@
 mod golden;
 mod misbehave;
 mod sdk;
+mod stock;
 mod wasm;
