@@ -134,8 +134,7 @@ fn recorded_fixtures_through_the_examples_equal_the_goldens() {
                 xxfunc_api::InvocationStatus::Ok,
                 "{module} on {name}"
             );
-            let want =
-                std::fs::read(golden.join(golden_dir).join(format!("{name}.out"))).unwrap();
+            let want = std::fs::read(golden.join(golden_dir).join(format!("{name}.out"))).unwrap();
             assert_eq!(
                 record.stdout,
                 String::from_utf8_lossy(&want),

@@ -96,8 +96,9 @@ fn expand(mut function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         /// The C entry point wasi-libc's `_start` calls (through `__main_void`) when the
         /// crate is `#![no_main]`, as functions written for the original xxfunc are. Without
         /// `#![no_main]` rustc's own entry (`__main_void`) runs `main` above and this is
-        /// never called.
-        #[cfg(target_os = "wasi")]
+        /// never called. (On other targets nothing calls it unless a link argument aliases
+        /// `main` to it, as `guest/examples/hello-upstream`'s build script does for the
+        /// workspace's native builds.)
         #[doc(hidden)]
         #[unsafe(no_mangle)]
         pub extern "C" fn __main_argc_argv(
