@@ -34,7 +34,10 @@ fn node_available() -> bool {
 
 fn check_under_node(module: &str, golden_dir: &str) {
     let events = fixture_events();
-    assert!(!events.is_empty(), "no fixture events; run scripts/record-fixtures");
+    assert!(
+        !events.is_empty(),
+        "no fixture events; run scripts/record-fixtures"
+    );
     let out = tempfile::tempdir().expect("temp dir");
     let run = Command::new("node")
         .args(["--no-warnings", "--input-type=module", "-e", RUN_WASI])
@@ -50,9 +53,18 @@ fn check_under_node(module: &str, golden_dir: &str) {
     );
     let exits = String::from_utf8_lossy(&run.stdout);
     let exits: Vec<&str> = exits.lines().collect();
-    assert_eq!(exits.len(), events.len(), "{module}: one exit code per event");
+    assert_eq!(
+        exits.len(),
+        events.len(),
+        "{module}: one exit code per event"
+    );
     for (i, event) in events.iter().enumerate() {
-        assert_eq!(exits[i], format!("{i} 0"), "{module} on {}", event.display());
+        assert_eq!(
+            exits[i],
+            format!("{i} 0"),
+            "{module} on {}",
+            event.display()
+        );
         let got = std::fs::read(out.path().join(format!("{i}.out"))).expect("output file");
         let want = std::fs::read(golden(golden_dir, event)).expect("golden output");
         assert!(
@@ -64,7 +76,10 @@ fn check_under_node(module: &str, golden_dir: &str) {
 }
 
 fn golden(dir: &str, event: &Path) -> std::path::PathBuf {
-    let stem = event.file_stem().expect("event file name").to_string_lossy();
+    let stem = event
+        .file_stem()
+        .expect("event file name")
+        .to_string_lossy();
     fixtures_dir()
         .join("golden")
         .join(dir)
