@@ -101,6 +101,8 @@ fn expand(mut function: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         /// workspace's native builds.)
         #[doc(hidden)]
         #[unsafe(no_mangle)]
+        // Calls `main` above from another function, which is not recursion.
+        #[allow(clippy::main_recursion)]
         pub extern "C" fn __main_argc_argv(
             _argc: ::core::ffi::c_int,
             _argv: *mut *mut ::core::ffi::c_char,

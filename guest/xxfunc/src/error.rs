@@ -16,6 +16,9 @@ pub enum Error {
     /// Writing to stdout or stderr failed (e.g. the runner's output cap was reached).
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
+    /// A chain-state read failed (see [`crate::StateError`]).
+    #[error("state read failed: {0}")]
+    State(#[from] crate::state::StateError),
     /// A message from the function itself.
     #[error("{0}")]
     Message(String),

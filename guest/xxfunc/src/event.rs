@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::filter::LogFilter;
+use crate::state::State;
 use alloy_consensus::{Eip658Value, Header, Transaction as _, TxEnvelope, TxReceipt};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use std::cell::OnceCell;
@@ -17,6 +18,7 @@ pub struct Event {
     envelope: EnvelopeRef<'static>,
     transactions: OnceCell<Vec<Transaction>>,
     receipts: OnceCell<Vec<Receipt>>,
+    state: State,
 }
 
 impl fmt::Debug for Event {
@@ -42,6 +44,7 @@ impl Event {
             envelope: xxfunc_abi::decode(bytes)?,
             transactions: OnceCell::new(),
             receipts: OnceCell::new(),
+            state: State::imports(),
         })
     }
 
@@ -95,6 +98,29 @@ impl Event {
     /// The raw envelope: header RLP and undecoded transaction and receipt encodings.
     pub fn envelope(&self) -> &EnvelopeRef<'static> {
         &self.envelope
+    }
+
+    /// Chain-state reads as of this event's block, by hash (on a revert of N: N on the
+    /// reverted branch); see [`State`]. Under the runner these are its `xxfunc` host
+    /// calls; natively, what [`Event::with_state`] gave.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(event: xxfunc::Event) -> xxfunc::Result<()> {
+    /// let miner = event.header()?.beneficiary;
+    /// let balance = event.state().balance(miner)?;
+    /// # let _ = balance; Ok(()) }
+    /// ```
+    pub fn state(&self) -> State {
+        self.state.clone()
+    }
+
+    /// The same event answering state reads from `state` (for native tests:
+    /// `event.with_state(State::with_host(my_host))`).
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
     }
 
     /// Decodes the full block header (gas, base fee, beneficiary, roots, ...).

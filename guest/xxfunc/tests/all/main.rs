@@ -5,5 +5,6 @@
 mod golden;
 mod misbehave;
 mod sdk;
+mod state;
 mod stock;
 mod wasm;
