@@ -123,7 +123,8 @@ impl Registry {
     /// Opens (creating if missing) the registry in the directory `path`.
     ///
     /// # Errors
-    /// [`RegistryError::Open`] if RocksDB cannot open it (e.g. another process has it open).
+    /// [`RegistryError::Locked`] if another process has it open,
+    /// [`RegistryError::Open`] if RocksDB cannot open it for another reason.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(path, RegistryOptions::default())
     }
@@ -142,12 +143,8 @@ impl Registry {
         let cfs = ALL_CFS
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, column_options()));
-        let db = DB::open_cf_descriptors(&db_opts, &path, cfs).map_err(|source| {
-            RegistryError::Open {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let db = DB::open_cf_descriptors(&db_opts, &path, cfs)
+            .map_err(|source| open_error(path.clone(), source))?;
         let head = match db
             .get_cf(
                 db.cf_handle(CF_META)
@@ -279,6 +276,19 @@ fn spec_of(id: &FunctionId, state: &State) -> Option<FunctionSpec> {
         start: d.start,
         start_generation: d.start_generation,
     })
+}
+
+/// Classifies a failed open. RocksDB reports a lock held by another process
+/// as the I/O error of its `fcntl` lock: "IO error: While lock file:
+/// <dir>/LOCK: Resource temporarily unavailable". A second open inside this
+/// process fails before that, with "lock hold by current process", and stays
+/// [`RegistryError::Open`].
+fn open_error(path: PathBuf, source: rocksdb::Error) -> RegistryError {
+    if source.kind() == rocksdb::ErrorKind::IOError && source.as_ref().contains("While lock file") {
+        RegistryError::Locked { path, source }
+    } else {
+        RegistryError::Open { path, source }
+    }
 }
 
 fn not_found(id: &FunctionId) -> RegistryError {
