@@ -55,5 +55,5 @@ pub use server::{GatewayError, RunningGateway, serve, serve_with};
 
 /// The OpenAPI 3 document served at `GET /v1/openapi.json`.
 pub fn openapi_json() -> &'static str {
-    openapi::OPENAPI_JSON
+    openapi::json()
 }
