@@ -8,6 +8,16 @@
 //! [`xxfunc_store::ModuleStore`]. Request and response types are
 //! [`xxfunc_api`]'s, and `xxfunc_api::client::Client` speaks to it.
 //!
+//! - **Metrics** (`GET /metrics`, Prometheus text 0.0.4) are kept by
+//!   `prometheus-client`: requests and a latency histogram (100 µs to 10 s)
+//!   per method, route pattern and status, recorded by one middleware;
+//!   upload, deploy, garbage-collection and report counters; and gauges read
+//!   from the registry at scrape time (feed head, functions, started).
+//! - **The OpenAPI 3.1 document** (`GET /v1/openapi.json`, also
+//!   [`openapi_json`]) is derived by `utoipa` from the API types (their
+//!   `openapi` feature) and one declaration per route; a test holds it to the
+//!   route table both ways.
+//!
 //! # Key types
 //!
 //! - [`GatewayConfig`]: listen address, data directory, store URL, token, limits.
@@ -55,5 +65,5 @@ pub use server::{GatewayError, RunningGateway, serve, serve_with};
 
 /// The OpenAPI 3 document served at `GET /v1/openapi.json`.
 pub fn openapi_json() -> &'static str {
-    openapi::OPENAPI_JSON
+    openapi::json()
 }

@@ -16,6 +16,8 @@
 
 pub mod client;
 pub mod name;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod selector;
 pub mod types;
 pub mod validate;

@@ -23,8 +23,10 @@ pub struct BlockRef {
 
 /// `POST /v1/modules` answer (201 when new, 200 when already stored).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadResponse {
     /// Content hash of the module.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Size in bytes.
     pub size: u64,
@@ -34,6 +36,7 @@ pub struct UploadResponse {
 
 /// `PUT /v1/functions/{name}` body: bind a name to a module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BindRequest {
     /// Full hash or unique prefix of at least 8 hex digits.
     pub hash: String,
@@ -41,10 +44,13 @@ pub struct BindRequest {
 
 /// `PUT /v1/functions/{name}` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BindResponse {
     /// The bound name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionNameSchema))]
     pub name: FunctionName,
     /// The hash the name now points at.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// The new version number (1 for the first bind of a name).
     pub version: u64,
@@ -56,6 +62,7 @@ pub struct BindResponse {
 
 /// Where a started function begins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "from", content = "block")]
 pub enum StartFrom {
     /// The next block after the runner's current head.
@@ -67,6 +74,7 @@ pub enum StartFrom {
 
 /// `POST /v1/functions/{name_or_hash}/start` body (optional; empty = from head).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartRequest {
     /// Backfill from this block number instead of starting at the head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +83,7 @@ pub struct StartRequest {
 
 /// What the registry wants for a function.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredState {
     /// Run on every chain event.
@@ -86,6 +95,7 @@ pub enum DesiredState {
 
 /// What a runner reports a function is actually doing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ObservedState {
     /// Loaded and receiving events.
@@ -106,6 +116,7 @@ pub enum ObservedState {
 
 /// Invocation counters of one function.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counters {
     /// Invocations run.
     pub invocations: u64,
@@ -118,10 +129,13 @@ pub struct Counters {
 /// What the runner needs to know about one function: the registry's desired
 /// state resolved to a concrete module.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionSpec {
     /// Identity the function runs under (cursor and outputs are kept per id).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// Module to run: the name's current hash, or its pinned hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Started or stopped.
     pub desired: DesiredState,
@@ -137,12 +151,14 @@ pub struct FunctionSpec {
 /// One entry of the numbered change feed. `spec` is the function's full state
 /// after the change (`None`: the function no longer exists for runners).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedEntry {
     /// Position in the feed, strictly increasing without gaps from 1.
     pub seq: u64,
     /// Milliseconds since the Unix epoch when the change was written.
     pub at_ms: u64,
     /// The function the change is about.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// What happened.
     pub change: ChangeKind,
@@ -152,6 +168,7 @@ pub struct FeedEntry {
 
 /// Kind of a change feed entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// A name was bound to a (new) hash.
@@ -169,6 +186,7 @@ pub enum ChangeKind {
 /// `GET /v1/feed/snapshot`: every function's spec and the feed position it
 /// reflects; follow with `GET /v1/feed?after={seq}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedSnapshot {
     /// Feed position this snapshot includes.
     pub seq: u64,
@@ -179,6 +197,7 @@ pub struct FeedSnapshot {
 /// `GET /v1/feed?after={seq}&wait_ms={ms}`: entries after `seq`, waiting up to
 /// `wait_ms` for the first one (long poll).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedPage {
     /// Entries in order.
     pub entries: Vec<FeedEntry>,
@@ -188,10 +207,12 @@ pub struct FeedPage {
 
 /// One version in a name's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionEntry {
     /// Version number, from 1.
     pub version: u64,
     /// Module bound at this version.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
@@ -199,12 +220,16 @@ pub struct VersionEntry {
 
 /// `GET /v1/functions/{name_or_hash}` (and one row of `GET /v1/functions`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionView {
     /// Identity.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// The name, for named functions.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::FunctionNameSchema>))]
     pub name: Option<FunctionName>,
     /// Module the function runs (pinned hash if pinned, else current).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Current version number, for named functions.
     pub version: Option<u64>,
@@ -223,6 +248,7 @@ pub struct FunctionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<ReportedBy>,
     /// Last fully processed block.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BlockRefSchema>))]
     pub cursor: Option<BlockRef>,
     /// Last failure reason, if any.
     pub last_error: Option<String>,
@@ -232,6 +258,7 @@ pub struct FunctionView {
 
 /// The runner behind a function's observed state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportedBy {
     /// The runner's id (`--runner-id`).
     pub runner: String,
@@ -241,14 +268,18 @@ pub struct ReportedBy {
 
 /// One function's entry in a runner report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionReport {
     /// Identity.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// Module the runner has loaded.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// What the runner is doing with it.
     pub observed: ObservedState,
     /// Last fully processed block.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BlockRefSchema>))]
     pub cursor: Option<BlockRef>,
     /// Last failure reason.
     pub last_error: Option<String>,
@@ -258,8 +289,10 @@ pub struct FunctionReport {
 
 /// `POST /v1/runners/{runner}/report`: a runner's view of its functions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunnerReport {
     /// Chain head the runner has seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BlockRefSchema>))]
     pub head: Option<BlockRef>,
     /// Lowest cursor over started functions (what the node may prune up to).
     pub safe_height: Option<u64>,
@@ -282,6 +315,7 @@ pub enum EventKind {
 
 /// Outcome of one invocation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum InvocationStatus {
     /// `_start` returned or exited with code 0.
@@ -295,14 +329,19 @@ pub enum InvocationStatus {
 
 /// A recorded invocation: what `logs` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvocationRecord {
     /// Function identity.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// Module that ran.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Commit or revert.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::EventKindSchema))]
     pub kind: EventKind,
     /// The block of the event.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::BlockRefSchema))]
     pub block: BlockRef,
     /// Outcome.
     #[serde(flatten)]
@@ -319,6 +358,7 @@ pub struct InvocationRecord {
 
 /// `GET /v1/functions/{name_or_hash}/logs?limit=N`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogsPage {
     /// Most recent last.
     pub invocations: Vec<InvocationRecord>,
@@ -326,6 +366,7 @@ pub struct LogsPage {
 
 /// `POST /v1/gc` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GcRequest {
     /// Only report what would be removed.
     #[serde(default)]
@@ -334,8 +375,10 @@ pub struct GcRequest {
 
 /// `POST /v1/gc` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GcResponse {
     /// Modules removed (or that would be, with `dry_run`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::openapi::ModuleHashSchema>))]
     pub removed: Vec<ModuleHash>,
     /// Modules kept because a name, a version history entry of a current
     /// binding, a hash identity or a pin refers to them.
@@ -346,10 +389,13 @@ pub struct GcResponse {
 
 /// Answer of `pin` / `unpin`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PinResponse {
     /// The name or hash identity.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// The hash that is (or was) pinned.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Pinned after the call.
     pub pinned: bool,
@@ -357,6 +403,7 @@ pub struct PinResponse {
 
 /// `GET /healthz`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// "ok".
     pub status: String,
@@ -368,6 +415,7 @@ pub struct Health {
 
 /// Every error body: `{"error":{"code":"…","message":"…"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -375,13 +423,16 @@ pub struct ErrorBody {
 
 /// Stable machine-readable code plus a message that says what to do next.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable code, one of [`codes`].
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ErrorCodeSchema))]
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
     /// For `ambiguous_hash`: the candidate hashes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::openapi::ModuleHashSchema>))]
     pub candidates: Vec<ModuleHash>,
 }
 

@@ -11,13 +11,29 @@ pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// The RocksDB directory could not be opened (missing permissions, another
-    /// process holds its lock, incompatible files).
+    /// The RocksDB directory could not be opened (missing permissions,
+    /// incompatible files, or a second open in the same process: share one
+    /// [`Registry`](crate::Registry) per process instead).
     #[error("cannot open the registry at {}: {source}", path.display())]
     Open {
         /// The directory.
         path: PathBuf,
         /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+
+    /// Another process has the registry open: RocksDB lets one process at a
+    /// time hold a directory's lock.
+    #[error(
+        "the registry at {} is in use by another process (only one may open it at a time); \
+         stop that process, or go through it instead of opening the directory",
+        path.display()
+    )]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+        /// RocksDB's error, naming the lock file.
         #[source]
         source: rocksdb::Error,
     },

@@ -37,6 +37,17 @@
 //!   pinning a pinned one change nothing and add no feed entry.
 //! - Selectors (`name`, `blake3:<hash>`, unique prefix) are resolved by one
 //!   rule, [`Registry::resolve`].
+//! - One process at a time opens a directory: another process's open fails
+//!   with [`RegistryError::Locked`], so callers can say who holds it.
+//!
+//! # Layout
+//!
+//! The [`Registry`] type and its opening live in `registry.rs`, its
+//! operations in submodules named for what they hold: `write` (bind,
+//! start/stop, pin/unpin, reports), `read` (names, views, logs, referenced
+//! hashes), `feed` (head, snapshot, pages, long polls) and `resolve`
+//! (selectors). `schema` is the on-disk layout: column families, keys and
+//! stored records.
 //!
 //! # Example
 //!

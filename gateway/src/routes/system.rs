@@ -6,7 +6,7 @@ use xxfunc_api::{DesiredState, ErrorBody, ErrorDetail, Health, codes};
 use crate::{
     error::{ApiError, ApiResult},
     metrics::Gauges,
-    openapi::OPENAPI_JSON,
+    openapi,
     state::AppState,
 };
 
@@ -44,7 +44,7 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpRespons
 pub(crate) async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(OPENAPI_JSON)
+        .body(openapi::json())
 }
 
 pub(crate) async fn no_route(req: HttpRequest) -> ApiResult<HttpResponse> {

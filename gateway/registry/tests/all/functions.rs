@@ -184,3 +184,65 @@ fn state_survives_reopen() {
         .collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
 }
+
+/// Set in the child process of [`open_held_by_another_process_is_locked`]:
+/// the registry directory it holds open.
+const HOLD_ENV: &str = "XXFUNC_REGISTRY_TEST_HOLD";
+/// What the child prints once it holds the registry.
+const HELD: &str = "child-holds-the-registry";
+
+#[test]
+fn open_held_by_another_process_is_locked() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    if let Some(path) = std::env::var_os(HOLD_ENV) {
+        // The child: hold the registry open until the parent closes stdin.
+        let _held = Registry::open(&path).expect("the child opens the registry first");
+        // libtest has already printed "test <name> ... " on this line.
+        println!("{HELD}");
+        std::io::stdout().flush().unwrap();
+        let _ = std::io::stdin().read(&mut [0u8; 1]);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r");
+    Registry::open(&path)
+        .unwrap()
+        .bind(&name("kept"), hash("k"))
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "functions::open_held_by_another_process_is_locked",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD_ENV, &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let held = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.ends_with(HELD));
+    assert!(held, "the child process did not open the registry");
+
+    let err = Registry::open(&path).unwrap_err();
+    assert!(matches!(err, RegistryError::Locked { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("another process"),
+        "{message}"
+    );
+
+    drop(child.stdin.take());
+    // Read the child's output to its end, so its last lines find a reader.
+    lines.for_each(drop);
+    assert!(child.wait().unwrap().success());
+    // Once the other process is gone the registry opens, with its data.
+    let reg = Registry::open(&path).unwrap();
+    assert_eq!(reg.lookup_name(&name("kept")).unwrap().unwrap().version, 1);
+}

@@ -1,0 +1,157 @@
+//! Reads: names, function views, lists, logs and the hashes garbage collection keeps.
+
+use std::collections::BTreeSet;
+
+use rocksdb::{Direction, IteratorMode};
+use xxfunc_api::{
+    FunctionId, FunctionName, FunctionView, InvocationRecord, LogsPage, ModuleHash, ReportedBy,
+    VersionEntry,
+};
+
+use super::{NameBinding, Registry, State, not_found, spec_of};
+use crate::{
+    error::{RegistryError, Result},
+    schema::*,
+};
+
+impl Registry {
+    /// A name's binding, or `None` if the name was never bound.
+    ///
+    /// # Errors
+    /// [`RegistryError::Db`] / [`RegistryError::Corrupt`] on read failures.
+    pub fn lookup_name(&self, name: &FunctionName) -> Result<Option<NameBinding>> {
+        let Some(rec) = self.get_json::<NameRecord>(CF_NAMES, name.as_str().as_bytes())? else {
+            return Ok(None);
+        };
+        let pinned =
+            self.get_json::<ModuleHash>(CF_PINS, &id_key(&FunctionId::Name(name.clone())))?;
+        Ok(Some(NameBinding {
+            name: name.clone(),
+            current: rec.hash,
+            version: rec.version,
+            pinned,
+        }))
+    }
+
+    /// Everything known about one function.
+    ///
+    /// # Errors
+    /// [`RegistryError::FunctionNotFound`] for a name never bound or a hash never started.
+    pub fn function(&self, id: &FunctionId) -> Result<FunctionView> {
+        let state = self.load(id)?;
+        self.view(id, &state)
+    }
+
+    /// Every function: named ones by name, then hash identities.
+    ///
+    /// # Errors
+    /// Read failures.
+    pub fn list(&self) -> Result<Vec<FunctionView>> {
+        self.ids()?.iter().map(|id| self.function(id)).collect()
+    }
+
+    /// Recent invocations of a function, most recent last, at most `limit`.
+    ///
+    /// # Errors
+    /// [`RegistryError::FunctionNotFound`] if the function does not exist and has no records.
+    pub fn logs(&self, id: &FunctionId, limit: usize) -> Result<LogsPage> {
+        let id_str = id.to_string();
+        let prefix = sub_key_prefix(&id_str);
+        let end = sub_key(&id_str, u64::MAX);
+        let iter = self.inner.db.iterator_cf(
+            self.cf(CF_LOGS),
+            IteratorMode::From(&end, Direction::Reverse),
+        );
+        let mut invocations = Vec::new();
+        for item in iter {
+            if invocations.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(|source| RegistryError::Db {
+                op: "read logs",
+                source,
+            })?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            invocations.push(decode::<InvocationRecord>(CF_LOGS, &key, &value)?);
+        }
+        if invocations.is_empty() {
+            let state = self.load(id)?;
+            self.require_exists(id, &state, true)?;
+        }
+        invocations.reverse();
+        Ok(LogsPage { invocations })
+    }
+
+    /// Every module hash something refers to: names' current hashes, every
+    /// version in every history, hash identities and pins. Garbage collection
+    /// must keep all of them.
+    ///
+    /// # Errors
+    /// Read failures.
+    pub fn referenced_hashes(&self) -> Result<BTreeSet<ModuleHash>> {
+        let mut out = BTreeSet::new();
+        for (key, value) in self.scan(CF_VERSIONS)? {
+            out.insert(decode::<VersionEntry>(CF_VERSIONS, &key, &value)?.hash);
+        }
+        for (key, value) in self.scan(CF_NAMES)? {
+            out.insert(decode::<NameRecord>(CF_NAMES, &key, &value)?.hash);
+        }
+        for (key, value) in self.scan(CF_PINS)? {
+            out.insert(decode::<ModuleHash>(CF_PINS, &key, &value)?);
+        }
+        for (key, _) in self.scan(CF_DESIRED)? {
+            if let FunctionId::Hash(h) = decode_id(CF_DESIRED, &key)? {
+                out.insert(h);
+            }
+        }
+        Ok(out)
+    }
+
+    fn view(&self, id: &FunctionId, state: &State) -> Result<FunctionView> {
+        let spec = spec_of(id, state).ok_or_else(|| not_found(id))?;
+        let mut versions = Vec::new();
+        if let FunctionId::Name(name) = id {
+            let prefix = sub_key_prefix(name.as_str());
+            let iter = self.inner.db.iterator_cf(
+                self.cf(CF_VERSIONS),
+                IteratorMode::From(&prefix, Direction::Forward),
+            );
+            for item in iter {
+                let (key, value) = item.map_err(|source| RegistryError::Db {
+                    op: "read versions",
+                    source,
+                })?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                versions.push(decode::<VersionEntry>(CF_VERSIONS, &key, &value)?);
+            }
+        }
+        let stored = self.get_json::<StoredReport>(CF_REPORTS, &id_key(id))?;
+        let reported = stored.as_ref().map(|r| ReportedBy {
+            runner: r.runner.clone(),
+            at_ms: r.at_ms,
+        });
+        let report = stored.map(|r| r.report);
+        Ok(FunctionView {
+            id: id.clone(),
+            name: match id {
+                FunctionId::Name(n) => Some(n.clone()),
+                FunctionId::Hash(_) => None,
+            },
+            hash: spec.hash,
+            version: state.name.map(|r| r.version),
+            versions,
+            pinned: state.pin.is_some(),
+            desired: spec.desired,
+            start: spec.start,
+            observed: report.as_ref().map(|r| r.observed.clone()),
+            reported,
+            cursor: report.as_ref().and_then(|r| r.cursor),
+            last_error: report.as_ref().and_then(|r| r.last_error.clone()),
+            counters: report.map(|r| r.counters).unwrap_or_default(),
+        })
+    }
+}
