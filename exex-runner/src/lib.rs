@@ -63,14 +63,18 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "cli")]
 mod args;
 mod blocking;
 mod config;
 mod dispatch;
 mod engine;
 mod error;
+#[cfg(feature = "gateway")]
 mod gateway_registry;
 mod invoke;
+#[cfg(feature = "local-registry")]
+mod local_registry;
 pub mod metrics;
 mod module_cache;
 mod modules;
@@ -83,15 +87,19 @@ mod state_db;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
-pub use args::{OpenedRunner, RunnerArgs};
+#[cfg(feature = "cli")]
+pub use args::{ArgsError, OpenedRunner, RunnerArgs};
 pub use config::{Limits, RunnerConfig};
 pub use engine::WasmEngine;
-pub use error::{Result, RunnerError};
+pub use error::{BoxError, ModuleLoadError, Result, RpcError, RunnerError};
+#[cfg(feature = "gateway")]
 pub use gateway_registry::{GatewayModules, GatewayRegistry};
 pub use invoke::{EventInput, Outcome};
+#[cfg(feature = "local-registry")]
+pub use local_registry::LocalRegistry;
 pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
 pub use modules::{ModuleSource, StoreModules};
-pub use registry::{LocalRegistry, Registry};
+pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
 pub use service::{ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use source::{

@@ -88,16 +88,16 @@ pub fn render(report: &RunnerReport) -> String {
 /// Any other path answers 404.
 ///
 /// # Errors
-/// [`RunnerError::Source`] when the address cannot be bound.
+/// [`RunnerError::MetricsListen`] when the address cannot be bound.
 pub fn serve_metrics(
     addr: SocketAddr,
     status: StatusHandle,
 ) -> Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| RunnerError::Source(format!("binding the metrics address {addr}: {e}")))?;
+    let listener =
+        TcpListener::bind(addr).map_err(|source| RunnerError::MetricsListen { addr, source })?;
     let local = listener
         .local_addr()
-        .map_err(|e| RunnerError::Source(e.to_string()))?;
+        .map_err(|source| RunnerError::MetricsListen { addr, source })?;
     let handle = std::thread::Builder::new()
         .name("xxfunc-metrics".into())
         .spawn(move || {

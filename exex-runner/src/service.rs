@@ -184,7 +184,7 @@ pub fn serve(
     }
     let source_result = source_thread
         .join()
-        .unwrap_or_else(|_| Err(RunnerError::Source("the chain source panicked".into())));
+        .unwrap_or_else(|_| Err(RunnerError::SourcePanicked));
     if let Some(registry) = &registry {
         // The last report: nothing runs any more once serve returns.
         let mut last = runner.take_report();

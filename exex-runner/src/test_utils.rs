@@ -57,8 +57,11 @@ impl Harness {
         })?;
         let mut config = RunnerConfig::new(dir.path());
         tweak(&mut config);
-        let store = ModuleStore::open("memory://")
-            .map_err(|e| crate::RunnerError::Source(format!("opening memory:// store: {e}")))?;
+        let store =
+            ModuleStore::open("memory://").map_err(|e| crate::RunnerError::ModuleStore {
+                what: "opening memory://".into(),
+                source: Box::new(e),
+            })?;
         let store = Arc::new(StoreModules::new(store)?);
         let runner = Runner::open(config, store.clone())?;
         Ok(Self {
@@ -112,22 +115,32 @@ impl Harness {
     pub fn put_module(&self, bytes: &[u8]) -> Result<ModuleHash> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
-            .map_err(|e| crate::RunnerError::Source(e.to_string()))?;
+            .map_err(|source| crate::RunnerError::Runtime {
+                what: "test harness".into(),
+                source,
+            })?;
         runtime
             .block_on(self.store.store().put(bytes.to_vec()))
             .map(|o| o.hash)
-            .map_err(|e| crate::RunnerError::Source(format!("storing a module: {e}")))
+            .map_err(|e| crate::RunnerError::ModuleStore {
+                what: "storing a module".into(),
+                source: Box::new(e),
+            })
     }
 
     /// Stores `bytes` and starts them as function `name` from `start`.
     ///
     /// # Errors
     /// When the module cannot be stored or the start persisted.
+    ///
+    /// # Panics
+    /// When `name` is not a valid function name (a mistake in the test).
     pub fn start(&mut self, name: &str, bytes: &[u8], start: StartFrom) -> Result<FunctionId> {
         let hash = self.put_module(bytes)?;
-        let id: FunctionId = name
-            .parse()
-            .map_err(|e| crate::RunnerError::Source(format!("{e}")))?;
+        let id: FunctionId = match name.parse() {
+            Ok(id) => id,
+            Err(e) => panic!("the test names a function {name:?}: {e}"),
+        };
         self.generation += 1;
         let spec = FunctionSpec {
             id: id.clone(),
