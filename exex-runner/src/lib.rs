@@ -101,7 +101,7 @@ pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
 pub use modules::{ModuleSource, StoreModules};
 pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
-pub use service::{ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
+pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use source::{
     BlockSource, ChainEvent, ChainSource, EventSink, FixtureSource, RpcBlocks, RpcFollower,
     SinkReceiver, SourceMessage, block_ref,

@@ -19,6 +19,7 @@ use crate::{
     config::RunnerConfig,
     engine::WasmEngine,
     error::{Result, RunnerError},
+    metrics::InvocationMetrics,
     module_cache::{LoadedModule, ModuleCache},
     modules::ModuleSource,
     source::{BlockSource, ChainEvent},
@@ -92,6 +93,7 @@ pub struct Runner {
     history: Option<Arc<dyn BlockSource>>,
     recent: VecDeque<InvocationRecord>,
     totals: BatchSummary,
+    metrics: InvocationMetrics,
 }
 
 impl std::fmt::Debug for Runner {
@@ -157,6 +159,7 @@ impl Runner {
             history: None,
             recent: VecDeque::new(),
             totals: BatchSummary::default(),
+            metrics: InvocationMetrics::default(),
             db,
         };
         for rec in runner.db.functions()? {
@@ -197,6 +200,17 @@ impl Runner {
     /// Totals since the runner was opened.
     pub fn totals(&self) -> BatchSummary {
         self.totals
+    }
+
+    /// Where invocation durations are recorded from now on ([`serve`](crate::serve)
+    /// passes its [`StatusHandle`](crate::StatusHandle)'s, so `/metrics` shows them).
+    pub fn set_metrics(&mut self, metrics: InvocationMetrics) {
+        self.metrics = metrics;
+    }
+
+    /// The invocation metrics the runner records into.
+    pub fn metrics(&self) -> &InvocationMetrics {
+        &self.metrics
     }
 
     /// Processes events in order (group commit: one synced batch for all of

@@ -22,7 +22,9 @@ use xxfunc_api::{
 };
 use xxfunc_runner::{
     BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, OpenedRunner, Position, Registry,
-    Runner, ServeOptions, StatusHandle, StopHandle, metrics, serve,
+    Runner, ServeOptions, StatusHandle, StopHandle,
+    metrics::{self, MetricsServer},
+    serve,
 };
 
 use crate::{
@@ -50,6 +52,8 @@ pub(crate) struct Prepared {
     runner: Runner,
     registry: Option<Arc<dyn Registry>>,
     status: StatusHandle,
+    /// Serves until the ExEx future is dropped.
+    metrics: Option<MetricsServer>,
 }
 
 /// Opens the runner from the flags (its state defaults to `<datadir>/xxfunc`) and its
@@ -58,15 +62,20 @@ pub(crate) async fn prepare(args: XxfuncArgs, node_datadir: PathBuf) -> eyre::Re
     tokio::task::spawn_blocking(move || {
         let OpenedRunner { runner, registry } = args.open(node_datadir.join("xxfunc"))?;
         let status = StatusHandle::default();
-        if let Some(addr) = args.runner.metrics_addr {
-            let (bound, _thread) = metrics::serve_metrics(addr, status.clone())
-                .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
-            info!(target: TARGET, "runner metrics on http://{bound}/metrics");
-        }
+        let metrics = match args.runner.metrics_addr {
+            Some(addr) => {
+                let server = metrics::serve_metrics(addr, status.clone())
+                    .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
+                info!(target: TARGET, "runner metrics on http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            None => None,
+        };
         Ok(Prepared {
             runner,
             registry,
             status,
+            metrics,
         })
     })
     .await
@@ -84,6 +93,7 @@ where
         runner,
         registry,
         status,
+        metrics: _metrics,
     } = prepared;
     let chain_id = ctx.config.chain.chain().id();
 

@@ -66,6 +66,7 @@ impl Runner {
         for ((id, job), outcomes) in ids.iter().zip(&jobs).zip(results) {
             let f = self.functions.get_mut(id).expect("planned functions exist");
             for (d, o) in job.deliveries.iter().zip(outcomes) {
+                self.metrics.observe(id, o.duration);
                 summary.invocations += 1;
                 f.rec.counters.invocations += 1;
                 if let InvocationStatus::Failed { reason } = &o.status {

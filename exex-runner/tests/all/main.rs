@@ -6,6 +6,7 @@ mod exactly_once;
 mod gateway;
 mod isolation;
 mod kill9;
+mod metrics;
 mod ordering;
 mod registry;
 mod replay;
