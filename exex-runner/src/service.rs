@@ -80,7 +80,7 @@ impl StopHandle {
 /// adapter): the latest [`RunnerReport`] (without invocation records),
 /// refreshed after every batch; the invocation-duration histograms the
 /// runner records into once [`serve`] runs it; and the errors of the node a
-/// node adapter asked. Cloning shares it.
+/// node adapter asked ([`NodeLink`](crate::NodeLink)). Cloning shares it.
 #[derive(Clone, Debug, Default)]
 pub struct StatusHandle(Arc<Status>);
 
@@ -107,7 +107,7 @@ impl Default for Status {
 }
 
 /// Questions to the node that failed (block hashes for the ExEx's resume
-/// point and `FinishedHeight`), as a node adapter
+/// point and `FinishedHeight`), as a node adapter's [`NodeLink`](crate::NodeLink)
 /// recorded them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeErrors {
@@ -116,6 +116,9 @@ pub struct NodeErrors {
     /// The last one, as text.
     pub last: Option<String>,
 }
+
+/// One in this many repeated node errors is logged (a new error always is).
+const NODE_ERROR_LOG_EVERY: u64 = 60;
 
 impl StatusHandle {
     /// The latest report.
@@ -140,6 +143,19 @@ impl StatusHandle {
 
     pub(crate) fn set(&self, report: RunnerReport) {
         *self.0.report.write() = report;
+    }
+
+    /// Counts `error` (a failed question to the node), keeps its text, and
+    /// logs it under `xxfunc::exex` with what happens because of it: every
+    /// new error, and every 60th repetition of the same one.
+    pub(crate) fn record_node_error(&self, error: &RunnerError, consequence: &str) {
+        let text = error.to_string();
+        let mut node = self.0.node.lock();
+        node.count += 1;
+        if node.last.as_deref() != Some(text.as_str()) || node.count % NODE_ERROR_LOG_EVERY == 1 {
+            tracing::warn!(target: "xxfunc::exex", errors = node.count, "{consequence}: {text}");
+        }
+        node.last = Some(text);
     }
 }
 

@@ -7,6 +7,7 @@ mod gateway;
 mod isolation;
 mod kill9;
 mod metrics;
+mod node;
 mod ordering;
 mod registry;
 mod replay;
