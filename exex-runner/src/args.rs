@@ -2,18 +2,26 @@
 //! state, limits, metrics), shared by every binary that embeds the runner:
 //! `xxfunc-runner` flattens them next to its chain-source flags, and the reth
 //! node binary adds them to reth's own, so both take the same configuration.
+//! Feature `cli` (which also turns on `gateway` and `local-registry`).
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+    time::Duration,
+};
 
-use anyhow::{Context, bail};
-use xxfunc_api::{DesiredState, FunctionSpec, StartFrom, client::Client};
-use xxfunc_store::ModuleStore;
+use xxfunc_api::{DesiredState, FunctionId, FunctionSpec, StartFrom, client::Client};
+use xxfunc_store::{ModuleHash, ModuleStore};
 
 use crate::{
     config::{Limits, RunnerConfig},
+    error::RunnerError,
     gateway_registry::GatewayRegistry,
+    local_registry::LocalRegistry,
     modules::{ModuleSource, StoreModules},
-    registry::{LocalRegistry, Registry},
+    registry::Registry,
     runner::Runner,
 };
 
@@ -83,6 +91,112 @@ pub struct RunnerArgs {
     pub metrics_addr: Option<SocketAddr>,
 }
 
+/// Why [`RunnerArgs::open`] failed: each variant names the flag or the
+/// service at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgsError {
+    /// `--gateway` is not a usable URL.
+    #[error("--gateway {url}: {source}")]
+    GatewayUrl {
+        /// What was given.
+        url: String,
+        /// Why the client rejected it.
+        #[source]
+        source: Box<xxfunc_api::client::ClientError>,
+    },
+    /// The gateway client's runtime could not start.
+    #[error("--gateway {url}: {source}")]
+    Gateway {
+        /// The gateway URL.
+        url: String,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// `--store` cannot be opened.
+    #[error("opening module store {url}: {source}")]
+    Store {
+        /// The store URL.
+        url: String,
+        /// The store's error.
+        #[source]
+        source: Box<xxfunc_store::StoreError>,
+    },
+    /// The module store's client could not start.
+    #[error("--store {url}: {source}")]
+    StoreClient {
+        /// The store URL.
+        url: String,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// Neither `--store` nor `--gateway` was given.
+    #[error(
+        "no module source: give --store URL (or XXFUNC_STORE), or --gateway URL to fetch modules through a gateway"
+    )]
+    NoModuleSource,
+    /// The runner's own state (its RocksDB, its engine) cannot be opened.
+    #[error("opening runner state in {}: {source}", dir.display())]
+    State {
+        /// The runner's data directory.
+        dir: PathBuf,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// A `--function` flag is not `NAME=HASH`.
+    #[error("--function {value:?}: expected NAME=blake3:HASH")]
+    FunctionSyntax {
+        /// The flag's value.
+        value: String,
+    },
+    /// A `--function` flag's name is not a function name.
+    #[error("--function {value:?}: {source}")]
+    FunctionName {
+        /// The flag's value.
+        value: String,
+        /// Why the name is invalid.
+        #[source]
+        source: <FunctionId as FromStr>::Err,
+    },
+    /// A `--function` flag's hash is not a module hash.
+    #[error("--function {value:?}: {source}")]
+    FunctionHash {
+        /// The flag's value.
+        value: String,
+        /// Why the hash is invalid.
+        #[source]
+        source: Box<<ModuleHash as FromStr>::Err>,
+    },
+    /// A `--function` flag could not be applied (persisted).
+    #[error("--function {value:?}: {source}")]
+    Function {
+        /// The flag's value.
+        value: String,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// `--registry-dir` cannot be opened.
+    #[error("--registry-dir {}: {source}", dir.display())]
+    Registry {
+        /// The registry directory.
+        dir: PathBuf,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// The registry's desired state could not be read or applied.
+    #[error("reading the registry's desired state: {source}")]
+    Snapshot {
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+}
+
 /// What [`RunnerArgs::open`] opened.
 pub struct OpenedRunner {
     /// The runner, with `--function` flags and the registry's current
@@ -125,10 +239,14 @@ impl RunnerArgs {
     /// unless `--runner-id` is given.
     ///
     /// # Errors
-    /// A message naming the flag or service at fault: no module source, a
-    /// store or registry that cannot be opened, a gateway that cannot be
-    /// reached, a malformed `--function`.
-    pub fn open(&self, data_dir: &Path, default_runner_id: &str) -> anyhow::Result<OpenedRunner> {
+    /// An [`ArgsError`] naming the flag or service at fault: no module
+    /// source, a store or registry that cannot be opened, a gateway that
+    /// cannot be reached, a malformed `--function`.
+    pub fn open(
+        &self,
+        data_dir: &Path,
+        default_runner_id: &str,
+    ) -> Result<OpenedRunner, ArgsError> {
         let runner_id = self
             .runner_id
             .clone()
@@ -136,53 +254,84 @@ impl RunnerArgs {
         let gateway = match &self.gateway {
             Some(url) => {
                 let client = Client::new(url)
-                    .with_context(|| format!("--gateway {url}"))?
+                    .map_err(|e| ArgsError::GatewayUrl {
+                        url: url.clone(),
+                        source: Box::new(e),
+                    })?
                     .with_token(self.token.clone());
-                Some(GatewayRegistry::new(client, runner_id.clone())?)
+                let registry = GatewayRegistry::new(client, runner_id.clone()).map_err(|e| {
+                    ArgsError::Gateway {
+                        url: url.clone(),
+                        source: Box::new(e),
+                    }
+                })?;
+                Some(registry)
             }
             None => None,
         };
 
         let modules: Arc<dyn ModuleSource> = match (&self.store, &gateway) {
             (Some(url), _) => {
-                let store = ModuleStore::open(url)
-                    .with_context(|| format!("opening module store {url}"))?;
-                Arc::new(StoreModules::new(store)?)
+                let store = ModuleStore::open(url).map_err(|e| ArgsError::Store {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
+                Arc::new(
+                    StoreModules::new(store).map_err(|e| ArgsError::StoreClient {
+                        url: url.clone(),
+                        source: Box::new(e),
+                    })?,
+                )
             }
             (None, Some(gateway)) => Arc::new(gateway.modules()),
-            (None, None) => bail!(
-                "no module source: give --store URL (or XXFUNC_STORE), or --gateway URL to fetch modules through a gateway"
-            ),
+            (None, None) => return Err(ArgsError::NoModuleSource),
         };
-        let mut runner = Runner::open(self.config(data_dir), modules)
-            .with_context(|| format!("opening runner state in {}", data_dir.display()))?;
+        let mut runner =
+            Runner::open(self.config(data_dir), modules).map_err(|e| ArgsError::State {
+                dir: data_dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
 
         for f in &self.functions {
             let (name, hash) = f
                 .split_once('=')
-                .with_context(|| format!("--function {f:?}: expected NAME=blake3:HASH"))?;
-            runner.apply(&FunctionSpec {
-                id: name.parse().with_context(|| format!("--function {f:?}"))?,
-                hash: hash.parse().with_context(|| format!("--function {f:?}"))?,
+                .ok_or_else(|| ArgsError::FunctionSyntax { value: f.clone() })?;
+            let spec = FunctionSpec {
+                id: name.parse().map_err(|source| ArgsError::FunctionName {
+                    value: f.clone(),
+                    source,
+                })?,
+                hash: hash.parse().map_err(|e| ArgsError::FunctionHash {
+                    value: f.clone(),
+                    source: Box::new(e),
+                })?,
                 desired: DesiredState::Started,
                 start: StartFrom::Head,
                 start_generation: 1,
+            };
+            runner.apply(&spec).map_err(|e| ArgsError::Function {
+                value: f.clone(),
+                source: Box::new(e),
             })?;
         }
 
         let registry: Option<Arc<dyn Registry>> = match (&self.registry_dir, gateway) {
-            (Some(dir), _) => Some(Arc::new(
-                LocalRegistry::open(dir, runner_id)
-                    .with_context(|| format!("opening registry {}", dir.display()))?,
-            )),
+            (Some(dir), _) => Some(Arc::new(LocalRegistry::open(dir, runner_id).map_err(
+                |e| ArgsError::Registry {
+                    dir: dir.clone(),
+                    source: Box::new(e),
+                },
+            )?)),
             (None, Some(gateway)) => Some(Arc::new(gateway)),
             (None, None) => None,
         };
         if let Some(registry) = &registry {
-            let snapshot = registry
+            registry
                 .snapshot()
-                .context("reading the registry's desired state")?;
-            runner.sync_snapshot(&snapshot)?;
+                .and_then(|snapshot| runner.sync_snapshot(&snapshot))
+                .map_err(|e| ArgsError::Snapshot {
+                    source: Box::new(e),
+                })?;
         }
         Ok(OpenedRunner { runner, registry })
     }

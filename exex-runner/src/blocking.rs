@@ -20,7 +20,10 @@ impl BlockingRuntime {
             .enable_all()
             .build()
             .map(|rt| Self(Some(rt)))
-            .map_err(|e| RunnerError::Source(format!("starting the {what} runtime: {e}")))
+            .map_err(|source| RunnerError::Runtime {
+                what: what.to_string(),
+                source,
+            })
     }
 
     /// A runtime with one worker thread of its own: pooled connections are
@@ -33,7 +36,10 @@ impl BlockingRuntime {
             .enable_all()
             .build()
             .map(|rt| Self(Some(rt)))
-            .map_err(|e| RunnerError::Source(format!("starting the {what} runtime: {e}")))
+            .map_err(|source| RunnerError::Runtime {
+                what: what.to_string(),
+                source,
+            })
     }
 
     /// Runs `future` to completion on the calling thread (a plain thread, not

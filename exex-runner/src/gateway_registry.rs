@@ -1,4 +1,4 @@
-//! [`GatewayRegistry`]: the runner's [`Registry`] seam over the gateway's
+//! Feature `gateway`. [`GatewayRegistry`]: the runner's [`Registry`] seam over the gateway's
 //! HTTP API (snapshot, long-polled change feed, reports), and
 //! [`GatewayModules`]: module bytes fetched through the gateway.
 //!
@@ -49,7 +49,7 @@ impl GatewayRegistry {
     /// the write token: reports are mutating requests).
     ///
     /// # Errors
-    /// [`RunnerError::Source`] when the private runtime cannot start.
+    /// [`RunnerError::Runtime`] when the private runtime cannot start.
     pub fn new(client: Client, runner_id: impl Into<String>) -> Result<Self> {
         Ok(Self {
             client,
@@ -73,7 +73,9 @@ impl GatewayRegistry {
 }
 
 fn registry_error(e: xxfunc_api::client::ClientError) -> RunnerError {
-    RunnerError::Registry(e.to_string())
+    RunnerError::Gateway {
+        source: Box::new(e),
+    }
 }
 
 impl Registry for GatewayRegistry {
@@ -115,7 +117,7 @@ impl GatewayModules {
     /// Fetches modules through the gateway `client` talks to.
     ///
     /// # Errors
-    /// [`RunnerError::Source`] when the private runtime cannot start.
+    /// [`RunnerError::Runtime`] when the private runtime cannot start.
     pub fn new(client: Client) -> Result<Self> {
         Ok(Self {
             client,
@@ -129,14 +131,14 @@ impl ModuleSource for GatewayModules {
         let (got, bytes) = self
             .runtime
             .block_on(self.client.download(&hash.to_string()))
-            .map_err(|e| RunnerError::ModuleFetch {
+            .map_err(|e| RunnerError::ModuleDownload {
                 hash: *hash,
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         if got != *hash {
-            return Err(RunnerError::ModuleFetch {
+            return Err(RunnerError::ModuleHashMismatch {
                 hash: *hash,
-                message: format!("the gateway returned module {got}"),
+                actual: got,
             });
         }
         Ok(bytes)

@@ -4,10 +4,25 @@
 //! This crate owns the wasmtime engine and its limits, the compiled-module
 //! cache (memory and disk), per-function cursors and invocation records in the
 //! runner's own RocksDB, the chain sources (fixture replay and a JSON-RPC
-//! follower) behind one [`ChainSource`] trait, and the desired-state seam
-//! ([`Registry`]). It never parses users' HTTP requests, never depends on
-//! reth (the ExEx adapter is a thin crate that implements [`ChainSource`]), and
-//! never decides names or versions (the registry does).
+//! follower) behind one [`ChainSource`] trait, the desired-state seam
+//! ([`Registry`]), what a node adapter tells its node (the resume head and
+//! `FinishedHeight`: [`NodeLink`]), and the runner's Prometheus metrics and
+//! their endpoint ([`metrics`]). It never parses users' HTTP requests, never
+//! depends on reth (the ExEx adapter is a thin crate that implements
+//! [`ChainSource`] and [`BlockHashes`] and calls [`NodeLink`]), and never
+//! decides names or versions (the registry does).
+//!
+//! # Features
+//!
+//! | feature | what it adds | pulls in |
+//! |---|---|---|
+//! | `cli` (default) | `RunnerArgs`, the flags every runner binary takes, and the `xxfunc-runner` binary; implies `gateway` and `local-registry` | clap, anyhow, tracing-subscriber |
+//! | `gateway` | `GatewayRegistry` and `GatewayModules`: desired state and modules through a gateway's HTTP API | the `xxfunc-api` client |
+//! | `local-registry` | `LocalRegistry`: desired state from the in-process RocksDB registry | `xxfunc-registry` |
+//! | `test-utils` | `test_utils::Harness` and `test_utils::NodeHarness` | tempfile |
+//!
+//! Without any (`default-features = false`) the core remains: engine, cache,
+//! runner, chain sources, [`serve`], metrics and the node logic.
 //!
 //! # Core concepts
 //!
@@ -30,10 +45,19 @@
 //!   checkpoint in one synced RocksDB batch. [`Runner::safe_height`] is what
 //!   the node may be told as `FinishedHeight`.
 //! - [`serve`]: the loop a binary runs: a [`ChainSource`] thread, a
-//!   [`Registry`] feed thread, reports, backfill rounds when idle.
+//!   [`Registry`] feed thread, reports, backfill rounds when idle; its
+//!   [`StatusHandle`] is what embedders watch (report, metrics, node errors).
 //! - [`Registry`]: desired state from the in-process registry
-//!   ([`LocalRegistry`]) or a gateway's change feed ([`GatewayRegistry`]);
-//!   [`RunnerArgs`] are the flags every runner binary takes to pick them.
+//!   (`LocalRegistry`) or a gateway's change feed (`GatewayRegistry`);
+//!   `RunnerArgs` are the flags every runner binary takes to pick them.
+//! - [`NodeLink`]: a node adapter's side: [`resume_head`] (the lowest cursor
+//!   of the running functions, or the block before a pending backfill start)
+//!   and [`FinishedHeights`] (the core's safe height, never above what was
+//!   delivered), asking the node only [`BlockHashes::block_hash`]; a node
+//!   that fails to answer is an error ([`RunnerError::Provider`]), counted in
+//!   the status and `/metrics`, never taken for "no block".
+//! - Errors: one [`RunnerError`] enum, each variant naming the object that
+//!   failed and carrying its cause as a typed `#[source]`.
 //!
 //! # Example
 //!
@@ -63,17 +87,22 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "cli")]
 mod args;
 mod blocking;
 mod config;
 mod dispatch;
 mod engine;
 mod error;
+#[cfg(feature = "gateway")]
 mod gateway_registry;
 mod invoke;
+#[cfg(feature = "local-registry")]
+mod local_registry;
 pub mod metrics;
 mod module_cache;
 mod modules;
+mod node;
 mod registry;
 mod runner;
 mod sandbox;
@@ -83,17 +112,22 @@ mod state_db;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 
-pub use args::{OpenedRunner, RunnerArgs};
+#[cfg(feature = "cli")]
+pub use args::{ArgsError, OpenedRunner, RunnerArgs};
 pub use config::{Limits, RunnerConfig};
 pub use engine::WasmEngine;
-pub use error::{Result, RunnerError};
+pub use error::{BoxError, ModuleLoadError, Result, RpcError, RunnerError};
+#[cfg(feature = "gateway")]
 pub use gateway_registry::{GatewayModules, GatewayRegistry};
 pub use invoke::{EventInput, Outcome};
+#[cfg(feature = "local-registry")]
+pub use local_registry::LocalRegistry;
 pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
 pub use modules::{ModuleSource, StoreModules};
-pub use registry::{LocalRegistry, Registry};
+pub use node::{BlockHashes, FinishedHeights, NodeLink, Resume, resume_head};
+pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
-pub use service::{ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
+pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use source::{
     BlockSource, ChainEvent, ChainSource, EventSink, FixtureSource, RpcBlocks, RpcFollower,
     SinkReceiver, SourceMessage, block_ref,

@@ -78,10 +78,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let status = StatusHandle::default();
-    if let Some(addr) = args.runner.metrics_addr {
-        let (bound, _thread) = metrics::serve_metrics(addr, status.clone())?;
-        tracing::info!("metrics on http://{bound}/metrics");
-    }
+    let _metrics = match args.runner.metrics_addr {
+        Some(addr) => {
+            let server = metrics::serve_metrics(addr, status.clone())?;
+            tracing::info!("metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let stop = StopHandle::new();
     stop_on_signals(stop.clone())?;
     let options = ServeOptions {

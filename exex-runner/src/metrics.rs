@@ -1,123 +1,395 @@
-//! Prometheus text for a runner's status, and a tiny loopback HTTP server
-//! that answers `GET /metrics` with it.
+//! The runner's Prometheus metrics, encoded by `prometheus-client` (the
+//! Prometheus project's Rust client), and [`MetricsServer`]: a loopback HTTP
+//! endpoint (hyper) answering `GET /metrics`.
+//!
+//! | metric | type | labels | what |
+//! |---|---|---|---|
+//! | `xxfunc_runner_head` | gauge | | chain tip the runner has processed |
+//! | `xxfunc_runner_safe_height` | gauge | | lowest cursor over running functions |
+//! | `xxfunc_runner_node_errors_total` | counter | | failed questions to the node (ExEx resume point, `FinishedHeight`) |
+//! | `xxfunc_function_invocations_total` | counter | `id` | invocations run (persisted: survives restarts) |
+//! | `xxfunc_function_failures_total` | counter | `id` | failed invocations (persisted) |
+//! | `xxfunc_function_cursor` | gauge | `id` | last block each function fully processed |
+//! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
+//! | `xxfunc_function_invocation_duration_seconds` | histogram | `id` | wall time of each invocation since the process started; buckets from 10 µs to 10 s |
+//!
+//! The gauges and the persisted counters are read from the [`StatusHandle`]'s
+//! latest report at each scrape; the histogram is recorded by the runner as
+//! invocations finish ([`InvocationMetrics`]).
+//!
+//! The server reads a request's headers within
+//! [`MetricsOptions::header_read_timeout`] or drops the connection, serves at
+//! most [`MetricsOptions::max_connections`] connections at once (others wait
+//! in the listen backlog), and closes any connection after
+//! [`MetricsOptions::connection_timeout`], so a client that connects and
+//! sends nothing never keeps others from scraping.
 
 use std::{
-    fmt::Write as _,
-    io::{Read, Write},
-    net::{SocketAddr, TcpListener},
-    thread::JoinHandle,
+    convert::Infallible, fmt, net::SocketAddr, sync::Arc, thread::JoinHandle, time::Duration,
 };
 
-use xxfunc_api::{FunctionReport, ObservedState, RunnerReport};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, prometheus_text},
+    metrics::{
+        MetricType, counter::ConstCounter, family::Family, gauge::ConstGauge, histogram::Histogram,
+    },
+    registry::{Registry, Unit},
+};
+use tokio::sync::{Semaphore, oneshot};
+use xxfunc_api::{FunctionId, ObservedState, RunnerReport};
 
 use crate::{
     error::{Result, RunnerError},
-    service::StatusHandle,
+    service::{NodeErrors, StatusHandle},
 };
 
-/// Renders `report` in the Prometheus text exposition format.
-pub fn render(report: &RunnerReport) -> String {
+/// Upper bounds of the invocation-duration buckets, in seconds: 1, 2.5 and 5
+/// per decade from 10 µs to 10 s (the wall-time limit defaults to 1 s).
+const DURATION_BUCKETS: [f64; 19] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    id: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// Invocation durations per function, recorded by the runner as invocations
+/// finish. Cloning shares the histograms.
+#[derive(Clone, Debug)]
+pub struct InvocationMetrics {
+    durations: Family<FunctionLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for InvocationMetrics {
+    fn default() -> Self {
+        Self {
+            durations: Family::new_with_constructor(duration_histogram),
+        }
+    }
+}
+
+impl InvocationMetrics {
+    /// Records one invocation of `id` that took `duration`.
+    pub(crate) fn observe(&self, id: &FunctionId, duration: Duration) {
+        self.durations
+            .get_or_create(&FunctionLabels { id: id.to_string() })
+            .observe(duration.as_secs_f64());
+    }
+}
+
+/// The metrics of `status` in the Prometheus text exposition format
+/// (version 0.0.4).
+pub fn render(status: &StatusHandle) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ReportMetrics {
+        report: status.get(),
+        node: status.node_errors(),
+    }));
+    registry.register_with_unit(
+        "xxfunc_function_invocation_duration",
+        "Wall time of each invocation (instantiation, run, output capture)",
+        Unit::Seconds,
+        status.metrics().durations.clone(),
+    );
     let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, value: Option<u64>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        if let Some(v) = value {
-            let _ = writeln!(out, "{name} {v}");
-        }
-    };
-    gauge(
-        "xxfunc_runner_head",
-        "Chain tip the runner has processed.",
-        report.head.map(|h| h.number),
-    );
-    gauge(
-        "xxfunc_runner_safe_height",
-        "Lowest cursor over running functions.",
-        report.safe_height,
-    );
-    for (name, help, value) in [
-        (
-            "xxfunc_function_invocations_total",
-            "Invocations run.",
-            (|f| f.counters.invocations) as fn(&FunctionReport) -> u64,
-        ),
-        (
-            "xxfunc_function_failures_total",
-            "Failed invocations.",
-            |f| f.counters.failures,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for f in &report.functions {
-            let _ = writeln!(out, "{name}{{id=\"{}\"}} {}", f.id, value(f));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP xxfunc_function_cursor Last block each function fully processed.\n# TYPE xxfunc_function_cursor gauge"
-    );
-    for f in &report.functions {
-        if let Some(c) = f.cursor {
-            let _ = writeln!(
-                out,
-                "xxfunc_function_cursor{{id=\"{}\"}} {}",
-                f.id, c.number
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP xxfunc_function_state 1 for the state each function is in.\n# TYPE xxfunc_function_state gauge"
-    );
-    for f in &report.functions {
-        let state = match f.observed {
-            ObservedState::Running => "running",
-            ObservedState::Stopped => "stopped",
-            ObservedState::Quarantined { .. } => "quarantined",
-            ObservedState::LoadFailed { .. } => "load_failed",
-        };
-        let _ = writeln!(
-            out,
-            "xxfunc_function_state{{id=\"{}\",state=\"{state}\"}} 1",
-            f.id
-        );
-    }
+    prometheus_text::encode(&mut out, &registry)
+        .expect("encoding metrics into a String cannot fail");
     out
 }
 
-/// Serves `GET /metrics` on `addr` (use a loopback address) from a thread.
-/// Any other path answers 404.
+/// The metrics read from one report, encoded at scrape time.
+#[derive(Debug)]
+struct ReportMetrics {
+    report: RunnerReport,
+    node: NodeErrors,
+}
+
+impl ReportMetrics {
+    fn gauge(
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        value: Option<u64>,
+    ) -> fmt::Result {
+        let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        match value {
+            Some(v) => ConstGauge::new(v).encode(metric),
+            None => Ok(()),
+        }
+    }
+
+    fn per_function<M: EncodeMetric>(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        metric_type: MetricType,
+        value: impl Fn(&xxfunc_api::FunctionReport) -> Option<M>,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+        for f in &self.report.functions {
+            if let Some(v) = value(f) {
+                let labels = [("id", f.id.to_string())];
+                v.encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// Help texts end with a full stop, as before this used prometheus-client
+// (`Registry::register` adds one; a collector writes its text as given).
+impl Collector for ReportMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let r = &self.report;
+        Self::gauge(
+            &mut encoder,
+            "xxfunc_runner_head",
+            "Chain tip the runner has processed.",
+            r.head.map(|h| h.number),
+        )?;
+        Self::gauge(
+            &mut encoder,
+            "xxfunc_runner_safe_height",
+            "Lowest cursor over running functions.",
+            r.safe_height,
+        )?;
+        ConstCounter::new(self.node.count).encode(encoder.encode_descriptor(
+            "xxfunc_runner_node_errors",
+            "Failed questions to the node (ExEx resume point, FinishedHeight).",
+            None,
+            MetricType::Counter,
+        )?)?;
+        self.per_function(
+            &mut encoder,
+            "xxfunc_function_invocations",
+            "Invocations run.",
+            MetricType::Counter,
+            |f| Some(ConstCounter::new(f.counters.invocations)),
+        )?;
+        self.per_function(
+            &mut encoder,
+            "xxfunc_function_failures",
+            "Failed invocations.",
+            MetricType::Counter,
+            |f| Some(ConstCounter::new(f.counters.failures)),
+        )?;
+        self.per_function(
+            &mut encoder,
+            "xxfunc_function_cursor",
+            "Last block each function fully processed.",
+            MetricType::Gauge,
+            |f| f.cursor.map(|c| ConstGauge::new(c.number)),
+        )?;
+        let mut state = encoder.encode_descriptor(
+            "xxfunc_function_state",
+            "1 for the state each function is in.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for f in &r.functions {
+            let name = match f.observed {
+                ObservedState::Running => "running",
+                ObservedState::Stopped => "stopped",
+                ObservedState::Quarantined { .. } => "quarantined",
+                ObservedState::LoadFailed { .. } => "load_failed",
+            };
+            let labels = [("id", f.id.to_string()), ("state", name.to_string())];
+            ConstGauge::new(1u64).encode(state.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Knobs of the [`MetricsServer`].
+#[derive(Clone, Debug)]
+pub struct MetricsOptions {
+    /// A connection whose request headers have not arrived within this is
+    /// dropped (a client that connects and sends nothing, or an idle
+    /// keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// Any connection is closed after this, whatever it is doing (a client
+    /// that reads the answer very slowly).
+    pub connection_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(30),
+            max_connections: 16,
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `addr` (use a loopback address) with the default
+/// [`MetricsOptions`]. Any other request answers 404.
 ///
 /// # Errors
-/// [`RunnerError::Source`] when the address cannot be bound.
-pub fn serve_metrics(
+/// As [`MetricsServer::start`].
+pub fn serve_metrics(addr: SocketAddr, status: StatusHandle) -> Result<MetricsServer> {
+    MetricsServer::start(addr, status, MetricsOptions::default())
+}
+
+/// The metrics endpoint, served from a thread of its own (with its own
+/// single-threaded tokio runtime, so it never competes with the runner's
+/// threads or an embedder's runtime). Dropping it stops accepting and closes
+/// the open connections; [`stop`](Self::stop) also waits for the thread.
+pub struct MetricsServer {
     addr: SocketAddr,
-    status: StatusHandle,
-) -> Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| RunnerError::Source(format!("binding the metrics address {addr}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| RunnerError::Source(e.to_string()))?;
-    let handle = std::thread::Builder::new()
-        .name("xxfunc-metrics".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut buf = [0u8; 1024];
-                let n = conn.read(&mut buf).unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let (code, body) = if request.starts_with("GET /metrics ") {
-                    ("200 OK", render(&status.get()))
-                } else {
-                    ("404 Not Found", "not found; try GET /metrics\n".to_string())
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsServer {
+    /// Binds `addr` and serves the metrics of `status` on it.
+    ///
+    /// # Errors
+    /// [`RunnerError::MetricsListen`] when the address cannot be bound,
+    /// [`RunnerError::Runtime`] when the server's runtime cannot start.
+    pub fn start(addr: SocketAddr, status: StatusHandle, options: MetricsOptions) -> Result<Self> {
+        let listen_err = |source| RunnerError::MetricsListen { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
+        let local = listener.local_addr().map_err(listen_err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| RunnerError::Runtime {
+                what: "metrics server".into(),
+                source,
+            })?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("xxfunc-metrics".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => accept_loop(listener, status, options, stop_rx).await,
+                        Err(e) => tracing::error!("metrics endpoint on {local}: {e}"),
+                    }
+                });
+            })
+            .expect("spawning the metrics thread");
+        Ok(Self {
+            addr: local,
+            stop: Some(stop_tx),
+            thread: Some(thread),
         })
-        .expect("spawning the metrics thread");
-    Ok((local, handle))
+    }
+
+    /// The address it listens on (the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    status: StatusHandle,
+    options: MetricsOptions,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    loop {
+        let slot = tokio::select! {
+            _ = &mut stop => return,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little
+                    // rather than spin.
+                    tracing::warn!("metrics endpoint: accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let status = status.clone();
+        let options = options.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = service_fn(move |request| {
+                let status = status.clone();
+                async move { Ok::<_, Infallible>(respond(&request, &status)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(options.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(options.connection_timeout, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("metrics endpoint: connection closed: {e}"),
+                Err(_) => tracing::debug!("metrics endpoint: connection timed out"),
+            }
+        });
+    }
+}
+
+fn respond(request: &Request<Incoming>, status: &StatusHandle) -> Response<Full<Bytes>> {
+    let (code, content_type, body) =
+        if request.method() == Method::GET && request.uri().path() == "/metrics" {
+            (
+                StatusCode::OK,
+                prometheus_text::CONTENT_TYPE,
+                render(status),
+            )
+        } else {
+            (
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "not found; try GET /metrics\n".to_string(),
+            )
+        };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
 }

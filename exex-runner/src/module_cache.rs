@@ -34,7 +34,7 @@ use xxfunc_store::ModuleHash;
 
 use crate::{
     engine::WasmEngine,
-    error::{Result, RunnerError},
+    error::{ModuleLoadError, Result, RunnerError},
     sandbox::GuestState,
 };
 
@@ -198,23 +198,21 @@ impl ModuleCache {
     }
 
     fn link(&self, hash: &ModuleHash, module: &Module) -> Result<LoadedModule> {
-        let load_err = |message: String| RunnerError::ModuleLoad {
+        let load_err = |source| RunnerError::ModuleLoad {
             hash: *hash,
-            message,
+            source,
         };
         match module.get_export("_start") {
             Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {}
             _ => {
-                return Err(load_err(
-                    "it does not export a `_start` function of type () -> ()".into(),
-                ));
+                return Err(load_err(ModuleLoadError::NoStart));
             }
         }
         let pre = self
             .engine
             .linker()
             .instantiate_pre(module)
-            .map_err(|e| load_err(format!("{e:#}")))?;
+            .map_err(|e| load_err(ModuleLoadError::Link(e)))?;
         Ok(LoadedModule { hash: *hash, pre })
     }
 
@@ -234,13 +232,13 @@ impl ModuleCache {
         let module = Module::from_binary(self.engine.engine(), &bytes).map_err(|e| {
             RunnerError::ModuleLoad {
                 hash: *hash,
-                message: format!("{e:#}"),
+                source: ModuleLoadError::Compile(e),
             }
         })?;
         if let Some(path) = self.artifact_path(hash) {
             let payload = module.serialize().map_err(|e| RunnerError::ModuleLoad {
                 hash: *hash,
-                message: format!("{e:#}"),
+                source: ModuleLoadError::Serialize(e),
             })?;
             write_artifact(&path, hash, &payload)?;
         }

@@ -13,7 +13,8 @@ pub trait ModuleSource: Send + Sync {
     /// The bytes of module `hash`.
     ///
     /// # Errors
-    /// [`RunnerError::ModuleFetch`] when the module is missing or unreadable.
+    /// A [`RunnerError`] naming the module: [`RunnerError::ModuleFetch`]
+    /// when the store does not have it or cannot be read.
     fn fetch(&self, hash: &ModuleHash) -> Result<Vec<u8>>;
 }
 
@@ -38,8 +39,7 @@ impl StoreModules {
     /// Wraps `store`.
     ///
     /// # Errors
-    /// [`RunnerError::ModuleFetch`]-free; fails only when a tokio runtime
-    /// cannot be created ([`RunnerError::Source`]).
+    /// [`RunnerError::Runtime`] when its tokio runtime cannot be created.
     pub fn new(store: ModuleStore) -> Result<Self> {
         Ok(Self {
             store,
@@ -60,7 +60,7 @@ impl ModuleSource for StoreModules {
             .map(|bytes| bytes.to_vec())
             .map_err(|e| RunnerError::ModuleFetch {
                 hash: *hash,
-                message: e.to_string(),
+                source: Box::new(e),
             })
     }
 }

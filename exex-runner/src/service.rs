@@ -1,5 +1,6 @@
 //! The runner's main loop: a chain source thread, a registry feed thread, and
-//! the control thread that owns the [`Runner`] and group-commits events.
+//! the control thread that owns the [`Runner`] and group-commits events; and
+//! the [`StatusHandle`] through which embedders watch it.
 
 use std::{
     sync::{
@@ -11,11 +12,12 @@ use std::{
 };
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded, select, unbounded};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use xxfunc_api::{FeedEntry, ObservedState, RunnerReport};
 
 use crate::{
     error::{Result, RunnerError},
+    metrics::InvocationMetrics,
     registry::Registry,
     runner::Runner,
     source::{ChainSource, EventSink, SourceMessage},
@@ -74,30 +76,86 @@ impl StopHandle {
     }
 }
 
-/// The latest [`RunnerReport`] (without invocation records), refreshed after
-/// every batch, for embedders (`/metrics`, `cargo xxfunc dev` status).
-#[derive(Clone, Debug)]
-pub struct StatusHandle(Arc<RwLock<RunnerReport>>);
+/// The runner's status for embedders (`/metrics`, `cargo xxfunc dev`, a node
+/// adapter): the latest [`RunnerReport`] (without invocation records),
+/// refreshed after every batch; the invocation-duration histograms the
+/// runner records into once [`serve`] runs it; and the errors of the node a
+/// node adapter asked ([`NodeLink`](crate::NodeLink)). Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct StatusHandle(Arc<Status>);
 
-impl Default for StatusHandle {
+#[derive(Debug)]
+struct Status {
+    report: RwLock<RunnerReport>,
+    node: Mutex<NodeErrors>,
+    metrics: InvocationMetrics,
+}
+
+impl Default for Status {
     fn default() -> Self {
-        Self(Arc::new(RwLock::new(RunnerReport {
-            head: None,
-            safe_height: None,
-            functions: Vec::new(),
-            invocations: Vec::new(),
-        })))
+        Self {
+            report: RwLock::new(RunnerReport {
+                head: None,
+                safe_height: None,
+                functions: Vec::new(),
+                invocations: Vec::new(),
+            }),
+            node: Mutex::new(NodeErrors::default()),
+            metrics: InvocationMetrics::default(),
+        }
     }
 }
+
+/// Questions to the node that failed (block hashes for the ExEx's resume
+/// point and `FinishedHeight`), as a node adapter's [`NodeLink`](crate::NodeLink)
+/// recorded them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeErrors {
+    /// How many failed since the runner started.
+    pub count: u64,
+    /// The last one, as text.
+    pub last: Option<String>,
+}
+
+/// One in this many repeated node errors is logged (a new error always is).
+const NODE_ERROR_LOG_EVERY: u64 = 60;
 
 impl StatusHandle {
     /// The latest report.
     pub fn get(&self) -> RunnerReport {
-        self.0.read().clone()
+        self.0.report.read().clone()
     }
 
-    fn set(&self, report: RunnerReport) {
-        *self.0.write() = report;
+    /// The latest report's safe height (without copying the report).
+    pub fn safe_height(&self) -> Option<u64> {
+        self.0.report.read().safe_height
+    }
+
+    /// The node's failures so far.
+    pub fn node_errors(&self) -> NodeErrors {
+        self.0.node.lock().clone()
+    }
+
+    /// The invocation metrics [`serve`] hands to the runner it runs.
+    pub fn metrics(&self) -> &InvocationMetrics {
+        &self.0.metrics
+    }
+
+    pub(crate) fn set(&self, report: RunnerReport) {
+        *self.0.report.write() = report;
+    }
+
+    /// Counts `error` (a failed question to the node), keeps its text, and
+    /// logs it under `xxfunc::exex` with what happens because of it: every
+    /// new error, and every 60th repetition of the same one.
+    pub(crate) fn record_node_error(&self, error: &RunnerError, consequence: &str) {
+        let text = error.to_string();
+        let mut node = self.0.node.lock();
+        node.count += 1;
+        if node.last.as_deref() != Some(text.as_str()) || node.count % NODE_ERROR_LOG_EVERY == 1 {
+            tracing::warn!(target: "xxfunc::exex", errors = node.count, "{consequence}: {text}");
+        }
+        node.last = Some(text);
     }
 }
 
@@ -124,6 +182,7 @@ pub fn serve(
     options: ServeOptions,
 ) -> Result<Runner> {
     tracing::info!(source = %source.describe(), checkpoint = ?runner.checkpoint(), "runner starting");
+    runner.set_metrics(status.metrics().clone());
     runner.set_block_source(source.blocks());
     source.remember(runner.recent_blocks());
     let closed = Arc::new(AtomicBool::new(false));
@@ -184,7 +243,7 @@ pub fn serve(
     }
     let source_result = source_thread
         .join()
-        .unwrap_or_else(|_| Err(RunnerError::Source("the chain source panicked".into())));
+        .unwrap_or_else(|_| Err(RunnerError::SourcePanicked));
     if let Some(registry) = &registry {
         // The last report: nothing runs any more once serve returns.
         let mut last = runner.take_report();

@@ -1,23 +1,40 @@
-//! Test harness (feature `test-utils`): a runner in a temporary directory,
-//! modules from a real in-memory `xxfunc-store`, and helpers to send events and
-//! assert outputs, in the spirit of reth's `test_exex_context()`.
+//! Test harnesses (feature `test-utils`), in the spirit of reth's
+//! `test_exex_context()`:
+//!
+//! - [`Harness`]: a runner in a temporary directory, modules from a real
+//!   in-memory `xxfunc-store`, and helpers to send events and assert outputs;
+//! - [`NodeHarness`]: a [`Harness`] behind the node side of the runner
+//!   ([`NodeLink`]) as the reth ExEx drives it, with a [`TestNode`] that
+//!   answers (or fails to answer) block hashes, to send notifications and
+//!   assert the resume head and the `FinishedHeight`s emitted.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
+use alloy_primitives::B256;
+use parking_lot::Mutex;
 use tempfile::TempDir;
 use xxfunc_abi::ChainBlock;
 use xxfunc_api::{
-    DesiredState, FunctionId, FunctionReport, FunctionSpec, InvocationRecord, InvocationStatus,
-    StartFrom,
+    BlockRef, DesiredState, FunctionId, FunctionReport, FunctionSpec, InvocationRecord,
+    InvocationStatus, StartFrom,
 };
 use xxfunc_store::{ModuleHash, ModuleStore};
 
 use crate::{
     config::RunnerConfig,
-    error::Result,
+    error::{BoxError, Result},
     modules::StoreModules,
+    node::{BlockHashes, NodeLink, Resume},
     runner::{BatchSummary, Runner},
-    source::ChainEvent,
+    service::StatusHandle,
+    source::{ChainEvent, block_ref},
 };
 
 /// A runner on a temporary data directory with a `memory://` module store.
@@ -57,8 +74,11 @@ impl Harness {
         })?;
         let mut config = RunnerConfig::new(dir.path());
         tweak(&mut config);
-        let store = ModuleStore::open("memory://")
-            .map_err(|e| crate::RunnerError::Source(format!("opening memory:// store: {e}")))?;
+        let store =
+            ModuleStore::open("memory://").map_err(|e| crate::RunnerError::ModuleStore {
+                what: "opening memory://".into(),
+                source: Box::new(e),
+            })?;
         let store = Arc::new(StoreModules::new(store)?);
         let runner = Runner::open(config, store.clone())?;
         Ok(Self {
@@ -112,22 +132,32 @@ impl Harness {
     pub fn put_module(&self, bytes: &[u8]) -> Result<ModuleHash> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
-            .map_err(|e| crate::RunnerError::Source(e.to_string()))?;
+            .map_err(|source| crate::RunnerError::Runtime {
+                what: "test harness".into(),
+                source,
+            })?;
         runtime
             .block_on(self.store.store().put(bytes.to_vec()))
             .map(|o| o.hash)
-            .map_err(|e| crate::RunnerError::Source(format!("storing a module: {e}")))
+            .map_err(|e| crate::RunnerError::ModuleStore {
+                what: "storing a module".into(),
+                source: Box::new(e),
+            })
     }
 
     /// Stores `bytes` and starts them as function `name` from `start`.
     ///
     /// # Errors
     /// When the module cannot be stored or the start persisted.
+    ///
+    /// # Panics
+    /// When `name` is not a valid function name (a mistake in the test).
     pub fn start(&mut self, name: &str, bytes: &[u8], start: StartFrom) -> Result<FunctionId> {
         let hash = self.put_module(bytes)?;
-        let id: FunctionId = name
-            .parse()
-            .map_err(|e| crate::RunnerError::Source(format!("{e}")))?;
+        let id: FunctionId = match name.parse() {
+            Ok(id) => id,
+            Err(e) => panic!("the test names a function {name:?}: {e}"),
+        };
         self.generation += 1;
         let spec = FunctionSpec {
             id: id.clone(),
@@ -208,5 +238,203 @@ impl Harness {
                 }
             }
         }
+    }
+}
+
+/// A node's canonical chain as [`BlockHashes`] sees it, which can be told to
+/// fail (as a node whose database is unavailable).
+#[derive(Debug, Default)]
+pub struct TestNode {
+    canonical: Mutex<BTreeMap<u64, B256>>,
+    failing: AtomicBool,
+}
+
+impl TestNode {
+    /// Makes `blocks` canonical (replacing what the node had at their
+    /// heights, as a reorg does).
+    pub fn extend(&self, blocks: &[ChainBlock]) {
+        let mut canonical = self.canonical.lock();
+        for b in blocks {
+            canonical.insert(b.number, b.hash);
+        }
+    }
+
+    /// Forgets every block above `number` (the node lost them).
+    pub fn truncate_above(&self, number: u64) {
+        self.canonical.lock().split_off(&(number + 1));
+    }
+
+    /// The node's head: its highest canonical block.
+    ///
+    /// # Panics
+    /// When the node has no block.
+    pub fn head(&self) -> BlockRef {
+        let canonical = self.canonical.lock();
+        let (&number, &hash) = canonical
+            .last_key_value()
+            .expect("the test node has blocks; call extend first");
+        BlockRef { number, hash }
+    }
+
+    /// From now on every question fails (`true`) or is answered (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::Relaxed);
+    }
+}
+
+impl BlockHashes for TestNode {
+    fn block_hash(&self, number: u64) -> std::result::Result<Option<B256>, BoxError> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the test node's database is unavailable").into());
+        }
+        Ok(self.canonical.lock().get(&number).copied())
+    }
+}
+
+/// A [`Harness`] behind [`NodeLink`], driven the way the reth ExEx drives
+/// them: [`start_node`](Self::start_node) picks the resume head, each
+/// notification's events are noted as delivered and processed, and after
+/// each the link is polled for a `FinishedHeight`, which is recorded.
+/// Processing is synchronous, so the safe height the link reads is the
+/// runner's after every notification.
+#[derive(Debug)]
+pub struct NodeHarness {
+    harness: Harness,
+    node: TestNode,
+    status: StatusHandle,
+    link: Option<NodeLink>,
+    finished: Vec<BlockRef>,
+}
+
+impl NodeHarness {
+    /// A harness with a default runner and an empty node.
+    ///
+    /// # Errors
+    /// When the runner cannot be opened.
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            harness: Harness::new()?,
+            node: TestNode::default(),
+            status: StatusHandle::default(),
+            link: None,
+            finished: Vec::new(),
+        })
+    }
+
+    /// The runner's harness (records, reports).
+    pub fn harness(&self) -> &Harness {
+        &self.harness
+    }
+
+    /// The runner's harness, mutably (start functions, restart).
+    pub fn harness_mut(&mut self) -> &mut Harness {
+        &mut self.harness
+    }
+
+    /// The node.
+    pub fn node(&self) -> &TestNode {
+        &self.node
+    }
+
+    /// The status handle node errors are recorded in.
+    pub fn status(&self) -> &StatusHandle {
+        &self.status
+    }
+
+    /// What the ExEx does when the node starts it: the resume point from the
+    /// runner's functions, else the node's head ([`TestNode::head`]).
+    ///
+    /// # Panics
+    /// When the node has no block.
+    pub fn start_node(&mut self) -> Resume {
+        self.status.set(self.harness.runner().report());
+        let (link, resume) = NodeLink::start(
+            self.harness.runner(),
+            self.status.clone(),
+            &self.node,
+            self.node.head(),
+        );
+        self.link = Some(link);
+        self.finished.clear();
+        resume
+    }
+
+    /// Sends one notification: reverts of `reverted` (given oldest first,
+    /// delivered newest first), then commits of `committed` (oldest first).
+    /// The node makes `committed` canonical first, as a node does before it
+    /// notifies. Returns what the runner did.
+    ///
+    /// # Errors
+    /// As [`Runner::process`].
+    ///
+    /// # Panics
+    /// Before [`start_node`](Self::start_node).
+    pub fn send_notification(
+        &mut self,
+        reverted: &[ChainBlock],
+        committed: &[ChainBlock],
+    ) -> Result<BatchSummary> {
+        self.node.extend(committed);
+        let mut events: Vec<ChainEvent> = reverted
+            .iter()
+            .rev()
+            .map(|b| ChainEvent::revert(0, b.clone()))
+            .collect();
+        events.extend(committed.iter().map(|b| ChainEvent::commit(0, b.clone())));
+        let link = self
+            .link
+            .as_mut()
+            .expect("start_node before sending notifications");
+        for event in &events {
+            link.delivered(event);
+        }
+        let summary = self.harness.runner_mut().process(&events)?;
+        self.tick();
+        Ok(summary)
+    }
+
+    /// Sends a notification committing `blocks`.
+    ///
+    /// # Errors
+    /// As [`Runner::process`].
+    pub fn send_commit(&mut self, blocks: &[ChainBlock]) -> Result<BatchSummary> {
+        self.send_notification(&[], blocks)
+    }
+
+    /// A backfill round (functions behind the tip catch up), then a poll.
+    ///
+    /// # Errors
+    /// As [`Runner::catch_up`].
+    pub fn catch_up(&mut self) -> Result<BatchSummary> {
+        let summary = self.harness.runner_mut().catch_up()?;
+        self.tick();
+        Ok(summary)
+    }
+
+    /// Publishes the runner's report and polls the link once (the ExEx's
+    /// timer tick), recording a `FinishedHeight` if one is sent.
+    ///
+    /// # Panics
+    /// Before [`start_node`](Self::start_node).
+    pub fn tick(&mut self) {
+        self.status.set(self.harness.runner().report());
+        let link = self.link.as_mut().expect("start_node before polling");
+        if let Some(height) = link.poll(&self.node) {
+            self.finished.push(height);
+        }
+    }
+
+    /// Every `FinishedHeight` sent since [`start_node`](Self::start_node).
+    pub fn finished_heights(&self) -> &[BlockRef] {
+        &self.finished
+    }
+
+    /// Asserts the `FinishedHeight`s sent since the start, as blocks.
+    ///
+    /// # Panics
+    /// When they differ (showing both).
+    pub fn assert_finished(&self, expected: &[&ChainBlock]) {
+        let expected: Vec<BlockRef> = expected.iter().map(|b| block_ref(b)).collect();
+        assert_eq!(self.finished, expected, "FinishedHeights sent");
     }
 }

@@ -53,22 +53,17 @@ where
     P: BlockReader<Block = Block> + ReceiptProvider<Receipt = Receipt> + Send + Sync,
 {
     fn block(&self, number: u64) -> xxfunc_runner::Result<Option<Arc<ChainBlock>>> {
-        let read = |what: &str, e: &dyn std::fmt::Display| {
-            RunnerError::Source(format!(
-                "reading {what} of block {number} from the node: {e}"
-            ))
-        };
         let Some(block) = self
             .provider
             .recovered_block(number.into(), TransactionVariant::WithHash)
-            .map_err(|e| read("the body", &e))?
+            .map_err(|e| read_error("the body", number, e))?
         else {
             return Ok(None);
         };
         let Some(receipts) = self
             .provider
             .receipts_by_block(number.into())
-            .map_err(|e| read("the receipts", &e))?
+            .map_err(|e| read_error("the receipts", number, e))?
         else {
             return Ok(None);
         };
@@ -78,4 +73,15 @@ where
             &receipts,
         ))))
     }
+}
+
+/// A provider failure while reading `what` of block `number`, kept as the error's source.
+fn read_error<E>(what: &str, number: u64, error: E) -> RunnerError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    RunnerError::chain_source(
+        format!("reading {what} of block {number} from the node"),
+        error,
+    )
 }

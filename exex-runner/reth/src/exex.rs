@@ -1,8 +1,8 @@
 //! The `xxfunc` ExEx: translates the node's chain notifications into the runner core's
-//! commit and revert events, resumes from the functions' cursors, and reports the core's
-//! safe height back to the node as `FinishedHeight`.
+//! commit and revert events, and the core's decisions (the resume head, the next
+//! `FinishedHeight`: `xxfunc_runner::NodeLink`) into the node's calls.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use alloy_eips::BlockNumHash;
 use alloy_primitives::B256;
@@ -18,11 +18,13 @@ use reth_ethereum::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use xxfunc_api::{
-    FeedPage, FeedSnapshot, InvocationRecord, InvocationStatus, ObservedState, RunnerReport,
+    BlockRef, FeedPage, FeedSnapshot, InvocationRecord, InvocationStatus, RunnerReport,
 };
 use xxfunc_runner::{
-    BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, OpenedRunner, Position, Registry,
-    Runner, ServeOptions, StatusHandle, StopHandle, metrics, serve,
+    BlockHashes, BlockSource, BoxError, ChainEvent, ChainSource, Checkpoint, EventSink, NodeLink,
+    OpenedRunner, Registry, Resume, Runner, ServeOptions, StatusHandle, StopHandle,
+    metrics::{self, MetricsServer},
+    serve,
 };
 
 use crate::{
@@ -50,6 +52,8 @@ pub(crate) struct Prepared {
     runner: Runner,
     registry: Option<Arc<dyn Registry>>,
     status: StatusHandle,
+    /// Serves until the ExEx future is dropped.
+    metrics: Option<MetricsServer>,
 }
 
 /// Opens the runner from the flags (its state defaults to `<datadir>/xxfunc`) and its
@@ -58,15 +62,20 @@ pub(crate) async fn prepare(args: XxfuncArgs, node_datadir: PathBuf) -> eyre::Re
     tokio::task::spawn_blocking(move || {
         let OpenedRunner { runner, registry } = args.open(node_datadir.join("xxfunc"))?;
         let status = StatusHandle::default();
-        if let Some(addr) = args.runner.metrics_addr {
-            let (bound, _thread) = metrics::serve_metrics(addr, status.clone())
-                .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
-            info!(target: TARGET, "runner metrics on http://{bound}/metrics");
-        }
+        let metrics = match args.runner.metrics_addr {
+            Some(addr) => {
+                let server = metrics::serve_metrics(addr, status.clone())
+                    .wrap_err_with(|| format!("serving runner metrics on {addr}"))?;
+                info!(target: TARGET, "runner metrics on http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            None => None,
+        };
         Ok(Prepared {
             runner,
             registry,
             status,
+            metrics,
         })
     })
     .await
@@ -84,23 +93,28 @@ where
         runner,
         registry,
         status,
+        metrics: _metrics,
     } = prepared;
     let chain_id = ctx.config.chain.chain().id();
 
     // Nothing below may fail before the runner is handed to its thread: dropping it here
-    // would drop its private tokio runtimes inside the node's.
-    let resume = resume_head(&runner, ctx.provider()).unwrap_or_else(|e| {
-        warn!(target: TARGET, "reading the functions' resume point, starting at the node head: {e:#}");
-        None
-    });
-    let head = match resume {
-        Some(head) => {
-            info!(target: TARGET, number = head.number, hash = %head.hash, "resuming after the lowest function cursor");
-            ctx.set_notifications_with_head(ExExHead::new(head));
-            head
-        }
-        None => ctx.head,
+    // would drop its private tokio runtimes inside the node's. A node that cannot say
+    // where to resume is recorded in the status (and logged) by the core, which then
+    // starts at the node's head.
+    let node_head = BlockRef {
+        number: ctx.head.number,
+        hash: ctx.head.hash,
     };
+    let (mut link, resume) = NodeLink::start(
+        &runner,
+        status.clone(),
+        &NodeHashes(ctx.provider()),
+        node_head,
+    );
+    if let Resume::After(head) = resume {
+        info!(target: TARGET, number = head.number, hash = %head.hash, "resuming after the lowest function cursor");
+        ctx.set_notifications_with_head(ExExHead::new(BlockNumHash::new(head.number, head.hash)));
+    }
     info!(target: TARGET, chain_id, node_head = ?ctx.head, "ExEx started");
 
     let (events, queue) = mpsc::channel(QUEUE);
@@ -148,7 +162,6 @@ where
             });
     }
 
-    let mut finished = Finished::new(head);
     let mut failed: Option<String> = None;
     let mut tick = tokio::time::interval(TICK);
     let mut complaints = 0u64;
@@ -157,7 +170,7 @@ where
             next = ctx.notifications.try_next() => match next {
                 Ok(Some(notification)) => {
                     for event in translate(chain_id, &notification) {
-                        finished.delivered(&event);
+                        link.delivered(&event);
                         if failed.is_none() && events.send(event).await.is_err() {
                             // The runner's loop has ended: its result says why.
                             failed = Some(stopped_reason((&mut done).await));
@@ -176,16 +189,16 @@ where
         if let Some(reason) = &failed {
             // Keep the node running; the held FinishedHeight keeps the WAL for a restart.
             if complaints.is_multiple_of(60) {
-                error!(target: TARGET, held_at = ?finished.sent, "xxfunc runner failed, restart the node to resume: {reason}");
+                error!(target: TARGET, held_at = ?link.sent(), "xxfunc runner failed, restart the node to resume: {reason}");
             }
             complaints += 1;
             continue;
         }
-        let safe = status.get().safe_height;
-        if let Some(num_hash) = finished.next(safe, ctx.provider()) {
-            ctx.send_finished_height(num_hash)
+        let next = link.poll(&NodeHashes(ctx.provider()));
+        if let Some(height) = next {
+            ctx.send_finished_height(BlockNumHash::new(height.number, height.hash))
                 .wrap_err("sending FinishedHeight to the node")?;
-            tracing::debug!(target: TARGET, number = num_hash.number, "finished height");
+            tracing::debug!(target: TARGET, number = height.number, "finished height");
         }
     }
 }
@@ -229,87 +242,12 @@ fn translate(chain_id: u64, notification: &ExExNotification) -> Vec<ChainEvent> 
     out
 }
 
-/// The last block every running function has processed, as the node's ExEx head:
-/// the lowest cursor, or the block before a pending backfill start. `None` when no running
-/// function has a position yet (the stream then starts at the node's head).
-fn resume_head(
-    runner: &Runner,
-    provider: &impl BlockHashReader,
-) -> eyre::Result<Option<BlockNumHash>> {
-    let mut lowest: Option<BlockNumHash> = None;
-    for f in runner.report().functions {
-        if f.observed != ObservedState::Running {
-            continue;
-        }
-        let candidate = match runner.position(&f.id) {
-            Some(Position::Block { block, .. }) => BlockNumHash::new(block.number, block.hash),
-            Some(Position::From { number }) => {
-                let Some(before) = number.checked_sub(1) else {
-                    continue;
-                };
-                // A start above the node's head is reached by live blocks.
-                let Some(hash) = provider
-                    .block_hash(before)
-                    .wrap_err("reading a block hash")?
-                else {
-                    continue;
-                };
-                BlockNumHash::new(before, hash)
-            }
-            Some(Position::Head) | None => continue,
-        };
-        if lowest.is_none_or(|l| candidate.number < l.number) {
-            lowest = Some(candidate);
-        }
-    }
-    Ok(lowest)
-}
+/// The node's provider as the core's [`BlockHashes`]: the canonical hash by number.
+struct NodeHashes<'a, P>(&'a P);
 
-/// Which height may be reported: the core's safe height, never above the last block
-/// handed to the runner, with the hash of the block the adapter delivered at that number.
-struct Finished {
-    canonical: BTreeMap<u64, B256>,
-    delivered: u64,
-    sent: Option<BlockNumHash>,
-}
-
-impl Finished {
-    fn new(head: BlockNumHash) -> Self {
-        Self {
-            canonical: BTreeMap::from([(head.number, head.hash)]),
-            delivered: head.number,
-            sent: None,
-        }
-    }
-
-    fn delivered(&mut self, event: &ChainEvent) {
-        let b = &event.block;
-        match event.kind {
-            xxfunc_abi::EventKind::Commit => {
-                self.canonical.insert(b.number, b.hash);
-                self.delivered = b.number;
-            }
-            xxfunc_abi::EventKind::Revert => {
-                self.canonical.remove(&b.number);
-                self.delivered = b.number.saturating_sub(1);
-            }
-        }
-    }
-
-    fn next(&mut self, safe: Option<u64>, provider: &impl BlockHashReader) -> Option<BlockNumHash> {
-        let number = safe?.min(self.delivered);
-        let hash = match self.canonical.get(&number) {
-            Some(hash) => *hash,
-            None => provider.block_hash(number).ok().flatten()?,
-        };
-        let num_hash = BlockNumHash::new(number, hash);
-        if self.sent == Some(num_hash) {
-            return None;
-        }
-        self.sent = Some(num_hash);
-        // Keep some history below for a safe height that goes down after a reorg.
-        self.canonical = self.canonical.split_off(&number.saturating_sub(256));
-        Some(num_hash)
+impl<P: BlockHashReader> BlockHashes for NodeHashes<'_, P> {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, BoxError> {
+        self.0.block_hash(number).map_err(Into::into)
     }
 }
 

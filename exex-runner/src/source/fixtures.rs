@@ -29,7 +29,9 @@ impl FixtureSource {
     /// `events/` subdirectory), decoding each envelope.
     ///
     /// # Errors
-    /// [`RunnerError::Fixture`] naming the file that cannot be read or decoded.
+    /// [`RunnerError::Fixture`] or [`RunnerError::FixtureDecode`] naming the
+    /// file that cannot be read or decoded, [`RunnerError::NoFixtures`] for a
+    /// directory without envelopes.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let events_dir = if dir.join("events").is_dir() {
@@ -37,27 +39,27 @@ impl FixtureSource {
         } else {
             dir.to_path_buf()
         };
-        let fixture_err = |path: &Path, message: String| RunnerError::Fixture {
+        let read_err = |path: &Path, source| RunnerError::Fixture {
             path: path.to_path_buf(),
-            message,
+            source,
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&events_dir)
-            .map_err(|e| fixture_err(&events_dir, e.to_string()))?
+            .map_err(|e| read_err(&events_dir, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|ext| ext == "bin"))
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(fixture_err(
-                &events_dir,
-                "no *.bin event envelopes in this directory".into(),
-            ));
+            return Err(RunnerError::NoFixtures { path: events_dir });
         }
         let mut events = Vec::with_capacity(files.len());
         for (i, path) in files.iter().enumerate() {
-            let bytes = std::fs::read(path).map_err(|e| fixture_err(path, e.to_string()))?;
+            let bytes = std::fs::read(path).map_err(|e| read_err(path, e))?;
             let envelope =
-                xxfunc_abi::decode_owned(&bytes).map_err(|e| fixture_err(path, e.to_string()))?;
+                xxfunc_abi::decode_owned(&bytes).map_err(|source| RunnerError::FixtureDecode {
+                    path: path.clone(),
+                    source,
+                })?;
             events.push(ChainEvent {
                 seq: i as u64 + 1,
                 kind: envelope.kind,

@@ -20,7 +20,7 @@ use xxfunc_api::BlockRef;
 use super::{BlockSource, ChainEvent, ChainSource, EventSink};
 use crate::{
     blocking::BlockingRuntime,
-    error::{Result, RunnerError},
+    error::{Result, RpcError, RunnerError},
     state_db::Checkpoint,
 };
 
@@ -39,15 +39,14 @@ struct RpcClient {
 
 impl RpcClient {
     fn new(url: &str) -> Result<Self> {
-        let err = |message: String| RunnerError::Rpc {
-            url: url.to_string(),
-            message,
-        };
         let runtime = BlockingRuntime::with_worker("json-rpc")?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| err(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| RunnerError::Rpc {
+                url: url.to_string(),
+                source: Box::new(RpcError::Client(e)),
+            })?;
         Ok(Self {
             url: url.to_string(),
             http,
@@ -56,14 +55,14 @@ impl RpcClient {
         })
     }
 
-    fn err(&self, message: String) -> RunnerError {
+    fn err(&self, source: RpcError) -> RunnerError {
         RunnerError::Rpc {
             url: self.url.clone(),
-            message,
+            source: Box::new(source),
         }
     }
 
-    fn call(&self, method: &str, params: Value) -> Result<Value> {
+    fn call(&self, method: &'static str, params: Value) -> Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let reply: Value = self
@@ -72,21 +71,29 @@ impl RpcClient {
                 let resp = self.http.post(&self.url).json(&body).send().await?;
                 resp.error_for_status()?.json::<Value>().await
             })
-            .map_err(|e| self.err(format!("{method}: {e}")))?;
+            .map_err(|source| self.err(RpcError::Transport { method, source }))?;
         if let Some(error) = reply.get("error") {
-            return Err(self.err(format!("{method}: node answered error {error}")));
+            return Err(self.err(RpcError::Node {
+                method,
+                error: error.clone(),
+            }));
         }
         reply
             .get("result")
             .cloned()
-            .ok_or_else(|| self.err(format!("{method}: reply has no result")))
+            .ok_or_else(|| self.err(RpcError::NoResult { method }))
     }
 
-    fn quantity(&self, method: &str, value: &Value) -> Result<u64> {
+    fn quantity(&self, method: &'static str, value: &Value) -> Result<u64> {
         value
             .as_str()
             .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-            .ok_or_else(|| self.err(format!("{method}: expected a hex quantity, got {value}")))
+            .ok_or_else(|| {
+                self.err(RpcError::Quantity {
+                    method,
+                    value: value.clone(),
+                })
+            })
     }
 
     fn chain_id(&self) -> Result<u64> {
@@ -112,11 +119,7 @@ impl RpcClient {
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .map(Some)
-            .ok_or_else(|| {
-                self.err(format!(
-                    "eth_getBlockByNumber({number}): no hash in the reply"
-                ))
-            })
+            .ok_or_else(|| self.err(RpcError::NoHash { number }))
     }
 
     /// The full block at `id` (a number, or a hash with `by_hash`).
@@ -130,10 +133,10 @@ impl RpcClient {
         if block.is_null() {
             return Ok(None);
         }
-        let receipts = self.call("eth_getBlockReceipts", json!([id]))?;
+        let receipts = self.call("eth_getBlockReceipts", json!([id.clone()]))?;
         ChainBlock::from_rpc_json(chain_id, block, receipts)
             .map(Some)
-            .map_err(|e| self.err(format!("converting block {id}: {e}")))
+            .map_err(|source| self.err(RpcError::Convert { block: id, source }))
     }
 
     fn block_by_number(&self, chain_id: u64, number: u64) -> Result<Option<ChainBlock>> {
@@ -258,12 +261,7 @@ impl Follower {
         let block = self
             .client
             .block(self.chain_id, json!(tip.hash), true)?
-            .ok_or_else(|| {
-                self.client.err(format!(
-                    "the runner's last block {} ({}) is unknown to the node, and no recent blocks are stored to revert it from; it was probably reorged away while the runner was down: start the runner with an empty --data-dir to follow the node afresh",
-                    tip.number, tip.hash
-                ))
-            })?;
+            .ok_or_else(|| self.client.err(RpcError::UnknownTip { tip }))?;
         self.remember(Arc::new(block));
         Ok(())
     }
@@ -278,17 +276,16 @@ impl Follower {
         let mut n = head.min(last);
         let ancestor = loop {
             let Some(ours) = self.chain.get(&n) else {
-                return Err(self.client.err(format!(
-                    "reorg deeper than the {REMEMBERED} remembered blocks (below block {n})"
-                )));
+                return Err(self.client.err(RpcError::ReorgTooDeep {
+                    remembered: REMEMBERED,
+                    below: n,
+                }));
             };
             if self.client.hash_at(n)? == Some(ours.hash) {
                 break n;
             }
             if n == 0 {
-                return Err(self
-                    .client
-                    .err("the node disagrees about the genesis block".into()));
+                return Err(self.client.err(RpcError::Genesis));
             }
             n -= 1;
         };

@@ -6,6 +6,8 @@ mod exactly_once;
 mod gateway;
 mod isolation;
 mod kill9;
+mod metrics;
+mod node;
 mod ordering;
 mod registry;
 mod replay;
