@@ -455,9 +455,15 @@ fn dev_watch_redeploys_on_save() {
     let mut child = spawn_dev(&krate, &data, free_port(), &["--watch"]);
     let lines = line_channel(child.stdout.take().unwrap());
     let stderr = child.stderr.take().unwrap();
+    let (error_lines, error_rx) = std::sync::mpsc::channel::<String>();
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).ok();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            text.push_str(&line);
+            text.push('\n');
+            let _ = error_lines.send(line);
+        }
         text
     });
     let dev = Proc(child);
@@ -481,8 +487,19 @@ fn dev_watch_redeploys_on_save() {
     let main_rs = krate.join("src/main.rs");
     let source = std::fs::read_to_string(&main_rs).unwrap();
     std::fs::write(&main_rs, format!("{source}\nfn broken( {{\n")).unwrap();
-    // A working save: version 2, whose records carry the new field.
-    std::thread::sleep(Duration::from_secs(2));
+    // Only once dev has reported it (on a loaded machine its build may start late, and
+    // must not read the next save instead): a working save, version 2, whose records
+    // carry the new field.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = error_rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("dev reported no error for the broken save: {e}"));
+        if line.starts_with("error") {
+            break;
+        }
+    }
     let edited = source.replacen("\"op\": op,", "\"op\": op, \"v\": 2,", 1);
     assert_ne!(edited, source, "the template emits an `op` field");
     std::fs::write(&main_rs, edited).unwrap();
