@@ -18,6 +18,7 @@ pub mod client;
 pub mod name;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod outputs;
 pub mod selector;
 pub mod types;
 pub mod validate;
