@@ -12,7 +12,8 @@
 //! - [`ModuleStore`]: `put` / `put_stream`, `get` / `get_stream`, `contains`, `size`,
 //!   `list`, `delete`, `resolve`. Cheap to clone; share one per process.
 //! - [`ModuleHash`]: a full hash; [`HashPrefix`]: what a user may type (≥ 8 hex digits);
-//!   [`resolve_in`] resolves a prefix against any list of hashes.
+//!   [`resolve_in`] resolves a prefix against any list of hashes. These identities are
+//!   defined in `xxfunc-primitives` and re-exported here.
 //! - [`StoreConfig`]: maximum module size (default 64 MiB), S3 options, timeouts.
 //! - [`StoreError`] and [`Result`]: every failure names the hash, key or URL involved.
 //!

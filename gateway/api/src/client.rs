@@ -24,10 +24,9 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
-use xxfunc_store::ModuleHash;
+use xxfunc_primitives::{FunctionName, ModuleHash};
 
 use crate::{
-    name::FunctionName,
     selector::{InvalidSelector, Selector},
     types::*,
 };

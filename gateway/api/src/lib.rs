@@ -1,6 +1,7 @@
 //! The xxfunc API contract: request, response and change-feed types of the
-//! gateway's `/v1` HTTP API, function names, module validation, and a typed
-//! HTTP client.
+//! gateway's `/v1` HTTP API, module validation, and a typed HTTP client. The
+//! identities in these types (module hashes, function names and ids, block
+//! refs, event kinds) are `xxfunc-primitives`' and re-exported here.
 //!
 //! This crate is shared by the gateway (which serves the types), the runner
 //! (which follows the change feed and reports back) and `cargo xxfunc` (which
@@ -15,15 +16,15 @@
 //! ```
 
 pub mod client;
-pub mod name;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod selector;
 pub mod types;
 pub mod validate;
 
-pub use name::{FunctionId, FunctionName, InvalidName};
 pub use selector::{InvalidSelector, Selector};
 pub use types::*;
 pub use validate::{ModuleInfo, ValidationError, validate_module};
-pub use xxfunc_store::{HashPrefix, ModuleHash};
+pub use xxfunc_primitives::{
+    BlockRef, EventKind, FunctionId, FunctionName, HashPrefix, InvalidName, ModuleHash,
+};

@@ -23,7 +23,10 @@ pub(crate) async fn bind(
     let name: FunctionName = path_param(&req, "name").parse()?;
     let body = read_body(&req, payload, state.json_limit as u64).await?;
     let request: BindRequest = parse_json(&body)?;
-    let prefix: HashPrefix = request.hash.parse().map_err(ApiError::from)?;
+    let prefix: HashPrefix = request
+        .hash
+        .parse()
+        .map_err(|e| ApiError::from(xxfunc_store::StoreError::from(e)))?;
     let _gc = state.gc_lock.read().await;
     let hash = match prefix.as_full() {
         Some(full) => {
