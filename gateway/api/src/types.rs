@@ -47,6 +47,16 @@ pub struct BindResponse {
     pub pinned: bool,
 }
 
+/// What a deploy answers: the upload, then the bind of the name to the uploaded hash
+/// (two requests over HTTP, one service call offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    /// The upload.
+    pub upload: UploadResponse,
+    /// The bind of the name to the uploaded hash.
+    pub bind: BindResponse,
+}
+
 /// Where a started function begins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
