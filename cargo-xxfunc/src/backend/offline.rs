@@ -53,7 +53,7 @@ pub(crate) fn open_registry(data_dir: &Path) -> anyhow::Result<Registry> {
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
     let path = data_dir.join(REGISTRY_DIR);
     Registry::open(&path).map_err(|e| match &e {
-        RegistryError::Open { source, .. } if source.to_string().contains("lock") => {
+        RegistryError::Locked { .. } => {
             let hint = match read_dev_info(data_dir) {
                 Some(dev) => format!(
                     "`cargo xxfunc dev` (pid {}) is using it; talk to its gateway instead: \
