@@ -1,7 +1,9 @@
 //! `cargo xxfunc`: create, build, test, deploy and operate xxfunc functions.
 //!
-//! The CLI is glue: building is cargo's, validation and API types are
-//! `xxfunc-api`'s, storage is `xxfunc-store`'s, names and states are
+//! The CLI is glue: building is cargo's, API types are `xxfunc-api`'s, every
+//! business rule (validation, deploy, bind, selectors, start/stop/pin, gc) is
+//! `xxfunc-service`'s, which `--offline` calls in-process and the gateway
+//! serves online; storage is `xxfunc-store`'s, names and states are
 //! `xxfunc-registry`'s, running is `xxfunc-runner`'s. Data goes to stdout,
 //! everything else to stderr; exit codes are in [`exit_codes`].
 

@@ -8,7 +8,8 @@ use std::{
 
 use anyhow::Context;
 use serde::Serialize;
-use xxfunc_api::{ModuleHash, validate_module};
+use xxfunc_api::ModuleHash;
+use xxfunc_service::validate_module;
 
 use crate::{exit_codes, failure::fail, output::Output, project::FunctionCrate};
 

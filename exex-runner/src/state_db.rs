@@ -37,36 +37,7 @@ const CF_META: &str = "meta";
 const CF_BLOCKS: &str = "blocks";
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 
-/// Where a function stands in the chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "at")]
-pub enum Position {
-    /// Started at the head before any block was seen: the next commit is its first.
-    Head,
-    /// Backfill pending: the first block delivered is this number.
-    From {
-        /// First block number to deliver.
-        number: u64,
-    },
-    /// Cursor: the last fully processed block (inclusive).
-    Block {
-        /// The block.
-        block: BlockRef,
-        /// The first block number of this start: reverting that block returns
-        /// the function to `From { number: first }`, since it never saw its parent.
-        first: u64,
-    },
-}
-
-impl Position {
-    /// The cursor, when the function has processed a block.
-    pub fn cursor(&self) -> Option<BlockRef> {
-        match self {
-            Self::Block { block, .. } => Some(*block),
-            _ => None,
-        }
-    }
-}
+pub use xxfunc_primitives::Position;
 
 /// A function as the runner persists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

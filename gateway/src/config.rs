@@ -13,8 +13,7 @@ pub const DEFAULT_JSON_LIMIT: usize = 64 * 1024;
 /// Default limit of runner reports (they carry recent invocation outputs).
 pub const DEFAULT_REPORT_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Default time a freshly uploaded module is safe from garbage collection.
-pub const DEFAULT_UPLOAD_GRACE: Duration = Duration::from_secs(600);
+pub use xxfunc_service::DEFAULT_UPLOAD_GRACE;
 
 /// Longest accepted `wait_ms` of a feed long poll.
 pub const MAX_FEED_WAIT_MS: u64 = 60_000;

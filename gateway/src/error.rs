@@ -2,14 +2,16 @@
 //! each to an HTTP status and a stable error code.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
-use xxfunc_api::{
-    ErrorBody, ErrorDetail, InvalidName, InvalidSelector, ModuleHash, ValidationError, codes,
-};
+use xxfunc_api::{ErrorBody, ErrorDetail, InvalidName, ModuleHash, codes};
 use xxfunc_registry::RegistryError;
+use xxfunc_service::ServiceError;
 use xxfunc_store::StoreError;
 
 /// Result alias for request handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What to do about a module the store does not have.
+const UPLOAD_FIRST: &str = "upload it first with `cargo xxfunc deploy` or POST /v1/modules";
 
 /// Everything a request can fail with. Rendered as `{"error":{"code","message"}}`.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +31,6 @@ pub enum ApiError {
     /// Not a valid function name.
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
-    /// Neither a name nor a hash.
-    #[error(transparent)]
-    InvalidSelector(#[from] InvalidSelector),
-    /// The module failed validation; nothing was stored.
-    #[error("module rejected, nothing was stored: {0}")]
-    InvalidModule(#[from] ValidationError),
     /// Wrong `Content-Type`.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -52,17 +48,10 @@ pub enum ApiError {
         /// Request path.
         path: String,
     },
-    /// A module the request refers to is not in the store.
-    #[error(
-        "module {0} is not stored; upload it first with `cargo xxfunc deploy` or POST /v1/modules"
-    )]
-    ModuleNotFound(ModuleHash),
-    /// A registry failure.
+    /// The service refused or failed the operation (boxed: it may carry a store
+    /// error, which is large).
     #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// A module store failure (boxed: store errors are large).
-    #[error("{0}")]
-    Store(Box<StoreError>),
+    Service(Box<ServiceError>),
     /// A worker thread failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -77,31 +66,40 @@ impl ApiError {
             Self::Forbidden => (S::FORBIDDEN, codes::FORBIDDEN),
             Self::BadRequest(_) => (S::BAD_REQUEST, codes::BAD_REQUEST),
             Self::InvalidName(_) => (S::BAD_REQUEST, codes::INVALID_NAME),
-            Self::InvalidSelector(_) => (S::BAD_REQUEST, codes::INVALID_NAME),
-            Self::InvalidModule(_) => (S::UNPROCESSABLE_ENTITY, codes::INVALID_MODULE),
             Self::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE)
             }
             Self::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
-            Self::NoRoute { .. } | Self::ModuleNotFound(_) => (S::NOT_FOUND, codes::NOT_FOUND),
-            Self::Registry(e) => match e {
-                RegistryError::FunctionNotFound { .. }
-                | RegistryError::NameNotFound { .. }
-                | RegistryError::PrefixNotFound { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
-                RegistryError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
-                RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
-                _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
-            },
-            Self::Store(e) => match e.as_ref() {
-                StoreError::NotFound { .. } | StoreError::PrefixNotFound { .. } => {
+            Self::NoRoute { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
+            Self::Service(e) => match e.as_ref() {
+                ServiceError::InvalidSelector(_) => (S::BAD_REQUEST, codes::INVALID_NAME),
+                ServiceError::InvalidHash(_) => (S::BAD_REQUEST, codes::INVALID_HASH),
+                ServiceError::InvalidModule(_) => (S::UNPROCESSABLE_ENTITY, codes::INVALID_MODULE),
+                ServiceError::ModuleNotStored(_) | ServiceError::ModuleNotFound { .. } => {
                     (S::NOT_FOUND, codes::NOT_FOUND)
                 }
-                StoreError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
-                StoreError::InvalidHash { .. } => (S::BAD_REQUEST, codes::INVALID_HASH),
-                StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
-                StoreError::Corrupt { .. } => (S::INTERNAL_SERVER_ERROR, codes::CORRUPT),
-                StoreError::Input { .. } => (S::BAD_REQUEST, codes::BAD_REQUEST),
-                StoreError::Backend { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
+                ServiceError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                ServiceError::Registry(e) => match e {
+                    RegistryError::FunctionNotFound { .. }
+                    | RegistryError::NameNotFound { .. }
+                    | RegistryError::PrefixNotFound { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
+                    RegistryError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                    RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
+                    _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+                },
+                ServiceError::Store(e) => match e {
+                    StoreError::NotFound { .. } | StoreError::PrefixNotFound { .. } => {
+                        (S::NOT_FOUND, codes::NOT_FOUND)
+                    }
+                    StoreError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                    StoreError::InvalidHash { .. } => (S::BAD_REQUEST, codes::INVALID_HASH),
+                    StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+                    StoreError::Corrupt { .. } => (S::INTERNAL_SERVER_ERROR, codes::CORRUPT),
+                    StoreError::Input { .. } => (S::BAD_REQUEST, codes::BAD_REQUEST),
+                    StoreError::Backend { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
+                    _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+                },
+                // A blocking worker that panicked, and variants added later.
                 _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
             },
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -109,33 +107,40 @@ impl ApiError {
     }
 
     fn candidates(&self) -> Vec<ModuleHash> {
-        match self {
-            Self::Registry(RegistryError::Ambiguous { candidates, .. }) => candidates.clone(),
-            Self::Store(e) => match e.as_ref() {
-                StoreError::Ambiguous { candidates, .. } => candidates.clone(),
-                _ => Vec::new(),
-            },
+        let Self::Service(e) = self else {
+            return Vec::new();
+        };
+        match e.as_ref() {
+            ServiceError::Ambiguous { candidates, .. }
+            | ServiceError::Registry(RegistryError::Ambiguous { candidates, .. })
+            | ServiceError::Store(StoreError::Ambiguous { candidates, .. }) => candidates.clone(),
             _ => Vec::new(),
         }
     }
 
+    /// The message: what failed, plus what to do about it.
     fn message(&self) -> String {
-        let Self::Store(store) = self else {
+        let Self::Service(e) = self else {
             return self.to_string();
         };
-        match store.as_ref() {
-            StoreError::Backend { .. } => {
-                format!(
-                    "{self}; the module store is unreachable or failing, check the --store backend and retry"
-                )
+        match e.as_ref() {
+            ServiceError::ModuleNotStored(_)
+            | ServiceError::ModuleNotFound { .. }
+            | ServiceError::Store(
+                StoreError::PrefixNotFound { .. } | StoreError::NotFound { .. },
+            ) => {
+                format!("{self}; {UPLOAD_FIRST}")
             }
-            StoreError::Corrupt { .. } => {
+            ServiceError::Ambiguous { .. } | ServiceError::Store(StoreError::Ambiguous { .. }) => {
+                format!("{self}; type more hex digits")
+            }
+            ServiceError::Store(StoreError::Backend { .. }) => format!(
+                "{self}; the module store is unreachable or failing, check the --store backend and retry"
+            ),
+            ServiceError::Store(StoreError::Corrupt { .. }) => {
                 format!("{self}; re-upload the module to repair the store")
             }
-            StoreError::PrefixNotFound { .. } | StoreError::NotFound { .. } => {
-                format!("{self}; upload it first with `cargo xxfunc deploy` or POST /v1/modules")
-            }
-            StoreError::Ambiguous { .. } => format!("{self}; type more hex digits"),
+            ServiceError::Worker(_) => format!("internal error: {self}"),
             _ => self.to_string(),
         }
     }
@@ -161,9 +166,17 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(Box::new(e))
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(Box::new(e))
+    }
+}
+
+/// A registry read outside the service (the `/metrics` gauges) fails as the service's
+/// registry errors do.
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        ServiceError::Registry(e).into()
     }
 }
 

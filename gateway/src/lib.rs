@@ -2,10 +2,13 @@
 //!
 //! It owns the `/v1` routes, authentication (a bearer token compared in
 //! constant time), request limits, the mapping of every failure to a status
-//! and a stable error code, metrics and the OpenAPI document. It never runs
-//! wasm, and keeps no state of its own: names, versions, pins, desired states
-//! and the change feed live in [`xxfunc_registry::Registry`], module bytes in
-//! [`xxfunc_store::ModuleStore`]. Request and response types are
+//! and a stable error code, metrics and the OpenAPI document. Its handlers are
+//! thin adapters: they parse the request, authorise it, call
+//! [`xxfunc_service::Service`] (which owns every business rule: validation,
+//! bind, selector resolution, start/stop/pin, gc) and map its error. It never
+//! runs wasm, and keeps no state of its own: names, versions, pins, desired
+//! states and the change feed live in [`xxfunc_registry::Registry`], module
+//! bytes in [`xxfunc_store::ModuleStore`]. Request and response types are
 //! [`xxfunc_api`]'s, and `xxfunc_api::client::Client` speaks to it.
 //!
 //! - **Metrics** (`GET /metrics`, Prometheus text 0.0.4) are kept by
@@ -27,6 +30,8 @@
 //!   place that maps errors to `{"error":{"code","message"}}` responses.
 //!
 //! # Guarantees
+//!
+//! The service's rules, plus the transport's:
 //!
 //! - A module is validated before it is stored; an upload that fails stores nothing.
 //! - A bind, start or pin that names a module the store does not hold changes nothing.

@@ -11,6 +11,7 @@ use actix_web::{
     web,
 };
 use xxfunc_registry::Registry;
+use xxfunc_service::ServiceOptions;
 use xxfunc_store::ModuleStore;
 
 use crate::{config::GatewayConfig, routes, state::AppState};
@@ -125,13 +126,13 @@ pub async fn serve_with(
     store: ModuleStore,
 ) -> Result<RunningGateway, GatewayError> {
     check_listen(&config)?;
+    let options = ServiceOptions::default().with_upload_grace(config.upload_grace);
+    let service = xxfunc_service::Service::new(registry.clone(), store.clone(), options);
     let state = web::Data::new(AppState::new(
-        registry.clone(),
-        store.clone(),
+        service,
         config.token.clone(),
         config.json_limit,
         config.report_limit,
-        config.upload_grace,
     ));
     {
         let feed = state.feed.clone();

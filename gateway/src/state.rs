@@ -1,21 +1,14 @@
 //! Shared server state and the request helpers every handler uses:
-//! authentication, bounded body reading, JSON and query parsing, selector resolution.
-
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+//! authentication, bounded body reading, JSON and query parsing.
 
 use actix_web::{HttpRequest, http::header, web};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
-use tokio::sync::{RwLock, RwLockReadGuard, watch};
-use xxfunc_api::{FunctionId, ModuleHash, Selector};
+use tokio::sync::watch;
 use xxfunc_registry::Registry;
-use xxfunc_store::ModuleStore;
+use xxfunc_service::Service;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -23,42 +16,35 @@ use crate::{
 };
 
 pub(crate) struct AppState {
+    /// Every business rule: handlers parse, authorise, call it and map its error.
+    pub(crate) service: Service,
+    /// The service's registry, for what is no business rule: the feed's long poll,
+    /// `/healthz` and `/metrics` readings.
     pub(crate) registry: Registry,
-    pub(crate) store: ModuleStore,
     token: Option<Vec<u8>>,
     pub(crate) metrics: Metrics,
     pub(crate) feed: watch::Sender<u64>,
-    /// Garbage collection takes it exclusively; every write that makes a
-    /// module referenced (upload, bind, start, pin) holds it shared, so a
-    /// collection never deletes a module between its check and its reference.
-    pub(crate) gc_lock: RwLock<()>,
-    recent_uploads: Mutex<HashMap<ModuleHash, Instant>>,
     pub(crate) json_limit: usize,
     pub(crate) report_limit: usize,
-    upload_grace: Duration,
 }
 
 impl AppState {
     pub(crate) fn new(
-        registry: Registry,
-        store: ModuleStore,
+        service: Service,
         token: Option<String>,
         json_limit: usize,
         report_limit: usize,
-        upload_grace: Duration,
     ) -> Self {
+        let registry = service.registry().clone();
         let (feed, _) = watch::channel(registry.feed_head());
         Self {
+            service,
             registry,
-            store,
             token: token.map(String::into_bytes),
             metrics: Metrics::default(),
             feed,
-            gc_lock: RwLock::new(()),
-            recent_uploads: Mutex::new(HashMap::new()),
             json_limit,
             report_limit,
-            upload_grace,
         }
     }
 
@@ -80,37 +66,6 @@ impl AppState {
         }
     }
 
-    pub(crate) fn note_upload(&self, hash: ModuleHash) {
-        let grace = self.upload_grace;
-        let mut recent = self.recent_uploads.lock();
-        let now = Instant::now();
-        if recent.len() > 10_000 {
-            recent.retain(|_, at| now.duration_since(*at) < grace);
-        }
-        recent.insert(hash, now);
-    }
-
-    pub(crate) fn recently_uploaded(&self, hash: &ModuleHash) -> bool {
-        self.recent_uploads
-            .lock()
-            .get(hash)
-            .is_some_and(|at| at.elapsed() < self.upload_grace)
-    }
-
-    /// Resolves a path selector to a function identity (listing the store
-    /// only for abbreviated hash prefixes).
-    pub(crate) async fn resolve_function(&self, raw: &str) -> ApiResult<FunctionId> {
-        let selector: Selector = raw.parse()?;
-        let registry = self.registry.clone();
-        let needs = registry.needs_store_modules(&selector)?;
-        let modules = if needs {
-            self.store.list().await?
-        } else {
-            Vec::new()
-        };
-        Ok(registry.resolve(&selector, &modules)?)
-    }
-
     /// An optional JSON body of at most `json_limit` bytes (empty: `T::default()`).
     pub(crate) async fn optional_json<T: DeserializeOwned + Default>(
         &self,
@@ -119,25 +74,6 @@ impl AppState {
     ) -> ApiResult<T> {
         let body = read_body(req, payload, self.json_limit as u64).await?;
         parse_optional_json(&body)
-    }
-
-    /// Holds off garbage collection while a handler refers to `id`'s module,
-    /// failing with 404 when `id` is a module hash that is not stored.
-    pub(crate) async fn hold_module(&self, id: &FunctionId) -> ApiResult<RwLockReadGuard<'_, ()>> {
-        let guard = self.gc_lock.read().await;
-        if let FunctionId::Hash(hash) = id {
-            self.require_module(hash).await?;
-        }
-        Ok(guard)
-    }
-
-    /// Fails with 404 unless the module is stored.
-    pub(crate) async fn require_module(&self, hash: &ModuleHash) -> ApiResult<()> {
-        if self.store.contains(hash).await? {
-            Ok(())
-        } else {
-            Err(ApiError::ModuleNotFound(*hash))
-        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::hash::{HashPrefix, ModuleHash};
+use xxfunc_primitives::HashList;
+
+use crate::hash::{HashPrefix, InvalidHash, ModuleHash, ResolveError};
 
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -82,7 +84,7 @@ pub enum StoreError {
     },
 
     /// A prefix matches more than one stored module.
-    #[error("{prefix} is ambiguous; it matches {}", list(candidates))]
+    #[error("{prefix} is ambiguous; it matches {}", HashList(candidates))]
     Ambiguous {
         /// The prefix asked for.
         prefix: HashPrefix,
@@ -138,10 +140,19 @@ impl StoreError {
     }
 }
 
-fn list(candidates: &[ModuleHash]) -> String {
-    candidates
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+impl From<InvalidHash> for StoreError {
+    fn from(InvalidHash { input, reason }: InvalidHash) -> Self {
+        Self::InvalidHash { input, reason }
+    }
+}
+
+impl From<ResolveError> for StoreError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::NotFound { prefix } => Self::PrefixNotFound { prefix },
+            ResolveError::Ambiguous { prefix, candidates } => {
+                Self::Ambiguous { prefix, candidates }
+            }
+        }
+    }
 }

@@ -10,9 +10,12 @@
 //! # Key types
 //!
 //! - [`ModuleStore`]: `put` / `put_stream`, `get` / `get_stream`, `contains`, `size`,
-//!   `list`, `delete`, `resolve`. Cheap to clone; share one per process.
+//!   `list`, `delete`, `resolve`; `put_recorded` / `upload_records` keep the time of each
+//!   upload in the store itself, so any process can tell a fresh upload. Cheap to clone;
+//!   share one per process.
 //! - [`ModuleHash`]: a full hash; [`HashPrefix`]: what a user may type (≥ 8 hex digits);
-//!   [`resolve_in`] resolves a prefix against any list of hashes.
+//!   [`resolve_in`] resolves a prefix against any list of hashes. These identities are
+//!   defined in `xxfunc-primitives` and re-exported here.
 //! - [`StoreConfig`]: maximum module size (default 64 MiB), S3 options, timeouts.
 //! - [`StoreError`] and [`Result`]: every failure names the hash, key or URL involved.
 //!
@@ -29,6 +32,8 @@
 //! Under the URL's prefix (empty for `file://`):
 //!
 //! - `blake3/<64 lowercase hex>`: one object per module, holding its exact bytes.
+//! - `uploads/<64 lowercase hex>`: an empty object written by `put_recorded` just before
+//!   the module; its last-modified time is the time of the latest recorded upload.
 //! - `tmp/<32 hex>`: a streamed upload of more than 8 MiB while it is being written; it is
 //!   copied to its final key and deleted when complete, and aborted on any error. Only a
 //!   crash can leave one behind; they are never listed and may be deleted when old.
@@ -91,5 +96,5 @@ pub mod test_utils;
 pub use config::{DEFAULT_MAX_MODULE_SIZE, StoreConfig};
 pub use error::{Result, StoreError, StoreOp};
 pub use hash::{HASH_HEX_LEN, HASH_SCHEME, HashPrefix, MIN_PREFIX_HEX_LEN, ModuleHash, resolve_in};
-pub use store::{ModuleStore, PutOutcome};
+pub use store::{ModuleStore, PutOutcome, UploadRecord};
 pub use stream::ModuleStream;

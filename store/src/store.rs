@@ -1,6 +1,6 @@
 //! [`ModuleStore`]: put, get, list and delete modules by hash.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -19,6 +19,9 @@ use crate::{
 pub(crate) const MODULES_DIR: &str = "blake3";
 /// Directory (under the store prefix) holding streamed uploads until they are published.
 pub(crate) const STAGING_DIR: &str = "tmp";
+/// Directory (under the store prefix) holding one empty object per recorded upload, named
+/// by the module's hex hash; its last-modified time is the time of the upload.
+pub(crate) const UPLOADS_DIR: &str = "uploads";
 /// A streamed upload is buffered in memory up to this size; larger ones go to a staging
 /// object through a multipart upload.
 const SPOOL_LIMIT: usize = 8 << 20;
@@ -43,6 +46,16 @@ pub struct PutOutcome {
     pub created: bool,
 }
 
+/// When a module was last stored with [`ModuleStore::put_recorded`], as the backend saw it
+/// (the record object's last-modified time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadRecord {
+    /// The module.
+    pub hash: ModuleHash,
+    /// The time of its latest recorded upload, by the backend's clock.
+    pub at: SystemTime,
+}
+
 /// Content-addressed module storage over an [`ObjectStore`]. Cheap to clone (one `Arc`);
 /// clones share the backend and its connection pool.
 ///
@@ -56,6 +69,7 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     modules: Path,
     staging: Path,
+    uploads: Path,
     description: String,
     max_module_size: u64,
 }
@@ -121,7 +135,8 @@ impl ModuleStore {
             inner: Arc::new(Inner {
                 store,
                 modules: prefix.clone().join(MODULES_DIR),
-                staging: prefix.join(STAGING_DIR),
+                staging: prefix.clone().join(STAGING_DIR),
+                uploads: prefix.join(UPLOADS_DIR),
                 description,
                 max_module_size: config.max_module_size(),
             }),
@@ -150,6 +165,10 @@ impl ModuleStore {
 
     fn path(&self, hash: &ModuleHash) -> Path {
         self.inner.modules.clone().join(hash.to_hex())
+    }
+
+    fn upload_path(&self, hash: &ModuleHash) -> Path {
+        self.inner.uploads.clone().join(hash.to_hex())
     }
 
     fn backend_err(&self, op: StoreOp, key: &Path, source: object_store::Error) -> StoreError {
@@ -192,6 +211,74 @@ impl ModuleStore {
             size,
             created,
         })
+    }
+
+    /// Like [`ModuleStore::put`], and records the upload first: an empty object at
+    /// `<prefix>/uploads/<hex>` is (over)written *before* the module is stored, so whoever
+    /// sees the module also finds a record at least as new as its upload. Garbage
+    /// collectors in any process read the records with [`ModuleStore::upload_records`] to
+    /// spare fresh uploads that nothing refers to yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleStore::put`]; a failed record stores nothing.
+    pub async fn put_recorded(&self, bytes: impl Into<Bytes>) -> Result<PutOutcome> {
+        let bytes = bytes.into();
+        let size = bytes.len() as u64;
+        self.check_size(size)?;
+        let hash = hash_bytes(bytes.clone()).await;
+        let record = self.upload_path(&hash);
+        self.inner
+            .store
+            .put_opts(&record, PutPayload::new(), PutMode::Overwrite.into())
+            .await
+            .map_err(|e| self.backend_err(StoreOp::Put, &record, e))?;
+        let created = self.put_final(&hash, PutPayload::from(bytes)).await?;
+        Ok(PutOutcome {
+            hash,
+            size,
+            created,
+        })
+    }
+
+    /// Every upload record written by [`ModuleStore::put_recorded`], sorted by hash. A
+    /// record may outlive its module (it is deleted separately, with
+    /// [`ModuleStore::delete_upload_record`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    pub async fn upload_records(&self) -> Result<Vec<UploadRecord>> {
+        let dir = &self.inner.uploads;
+        let mut records: Vec<UploadRecord> = self
+            .inner
+            .store
+            .list(Some(dir))
+            .map_err(|e| self.backend_err(StoreOp::List, dir, e))
+            .try_filter_map(|meta| async move {
+                Ok(parse_object_name(&meta.location).map(|hash| UploadRecord {
+                    hash,
+                    at: SystemTime::from(meta.last_modified),
+                }))
+            })
+            .try_collect()
+            .await?;
+        records.sort_unstable_by_key(|r| r.hash);
+        Ok(records)
+    }
+
+    /// Deletes the upload record of `hash` (never the module). Deleting a record that does
+    /// not exist succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    pub async fn delete_upload_record(&self, hash: &ModuleHash) -> Result<()> {
+        let key = self.upload_path(hash);
+        match self.inner.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend_err(StoreOp::Delete, &key, e)),
+        }
     }
 
     /// Like [`ModuleStore::put`], for modules arriving in chunks (an HTTP body, a file).

@@ -48,10 +48,16 @@ impl Backend {
         name: &FunctionName,
         built: &Built,
     ) -> anyhow::Result<DeployOutput> {
-        match self {
-            Self::Online(b) => b.deploy(name, built).await,
-            Self::Offline(b) => b.deploy(name, built).await,
-        }
+        let deployed = match self {
+            Self::Online(b) => b.deploy(name, built.bytes.clone()).await?,
+            Self::Offline(b) => b.deploy(name, built.bytes.clone()).await?,
+        };
+        Ok(DeployOutput {
+            bind: deployed.bind,
+            size: deployed.upload.size,
+            created: deployed.upload.created,
+            path: Some(built.output.path.clone()),
+        })
     }
 
     pub(crate) async fn start(
@@ -89,7 +95,7 @@ impl Backend {
     pub(crate) async fn list(&self) -> anyhow::Result<Vec<FunctionView>> {
         match self {
             Self::Online(b) => b.list().await,
-            Self::Offline(b) => b.list(),
+            Self::Offline(b) => b.list().await,
         }
     }
 

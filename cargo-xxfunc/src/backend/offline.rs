@@ -1,18 +1,18 @@
 //! The offline backend: the module store and RocksDB registry under the local
-//! data directory, used in-process.
+//! data directory, used in-process through the same [`Service`] the gateway
+//! serves. This file only opens them and maps [`ServiceError`]s to exit codes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use xxfunc_api::{
-    FunctionId, FunctionName, FunctionView, GcResponse, LogsPage, ModuleHash, PinResponse,
-    Selector, StartFrom,
+    DeployResponse, FunctionName, FunctionView, GcResponse, LogsPage, PinResponse, StartFrom,
 };
 use xxfunc_registry::{Registry, RegistryError};
+use xxfunc_service::{Service, ServiceError, ServiceOptions};
 use xxfunc_store::{ModuleStore, StoreError};
 
-use super::DeployOutput;
-use crate::{exit_codes, failure::fail, wasm_build::Built};
+use crate::{exit_codes, failure::fail};
 
 /// Directory of the registry inside the data directory.
 pub(crate) const REGISTRY_DIR: &str = "registry";
@@ -24,8 +24,7 @@ pub(crate) const DEV_FILE: &str = "dev.json";
 /// The local store and registry.
 pub(crate) struct Offline {
     pub(crate) data_dir: PathBuf,
-    pub(crate) store: ModuleStore,
-    pub(crate) registry: Registry,
+    pub(crate) service: Service,
 }
 
 /// What `cargo xxfunc dev` records in `<data-dir>/dev.json`.
@@ -74,6 +73,11 @@ pub(crate) fn open_registry(data_dir: &Path) -> anyhow::Result<Registry> {
     })
 }
 
+/// The local registry in `data_dir`, for messages.
+pub(crate) fn describe(data_dir: &Path) -> String {
+    format!("the local registry in {}", data_dir.display())
+}
+
 /// Reads `<data-dir>/dev.json` if a `cargo xxfunc dev` wrote one.
 pub(crate) fn read_dev_info(data_dir: &Path) -> Option<DevInfo> {
     let text = std::fs::read_to_string(data_dir.join(DEV_FILE)).ok()?;
@@ -86,58 +90,23 @@ impl Offline {
         let store = ModuleStore::open(store_url).map_err(|e| store_error(e, store_url))?;
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
-            store,
-            registry,
+            service: Service::new(registry, store, ServiceOptions::default()),
         })
     }
 
     pub(crate) fn describe(&self) -> String {
-        format!("the local registry in {}", self.data_dir.display())
+        describe(&self.data_dir)
     }
 
     pub(crate) async fn deploy(
         &self,
         name: &FunctionName,
-        built: &Built,
-    ) -> anyhow::Result<DeployOutput> {
-        let put = self
-            .store
-            .put(built.bytes.clone())
+        module: Vec<u8>,
+    ) -> anyhow::Result<DeployResponse> {
+        self.service
+            .deploy(name, module)
             .await
-            .map_err(|e| store_error(e, self.store.description()))?;
-        let bind = self
-            .registry
-            .bind(name, put.hash)
-            .map_err(|e| self.registry_error(e))?;
-        Ok(DeployOutput {
-            bind,
-            size: put.size,
-            created: put.created,
-            path: Some(built.output.path.clone()),
-        })
-    }
-
-    /// Resolves what the user typed to a function identity; hash prefixes are
-    /// matched against the registry and the store.
-    pub(crate) async fn resolve(&self, selector: &str) -> anyhow::Result<FunctionId> {
-        let selector: Selector = selector
-            .parse()
-            .map_err(|e: xxfunc_api::InvalidSelector| fail(exit_codes::USAGE, e.to_string()))?;
-        let needs_store = self
-            .registry
-            .needs_store_modules(&selector)
-            .map_err(|e| self.registry_error(e))?;
-        let store_modules = if needs_store {
-            self.store
-                .list()
-                .await
-                .map_err(|e| store_error(e, self.store.description()))?
-        } else {
-            Vec::new()
-        };
-        self.registry
-            .resolve(&selector, &store_modules)
-            .map_err(|e| self.registry_error(e))
+            .map_err(|e| self.error(e))
     }
 
     pub(crate) async fn start(
@@ -145,103 +114,83 @@ impl Offline {
         selector: &str,
         from: StartFrom,
     ) -> anyhow::Result<FunctionView> {
-        let id = self.resolve(selector).await?;
-        if let FunctionId::Hash(hash) = &id
-            && !self
-                .store
-                .contains(hash)
-                .await
-                .map_err(|e| store_error(e, self.store.description()))?
-        {
-            return Err(fail(
-                exit_codes::NOT_FOUND,
-                format!(
-                    "module {hash} is not in the store {}; deploy it first with \
-                     `cargo xxfunc deploy --offline`",
-                    self.store.description()
-                ),
-            ));
-        }
-        self.registry
-            .start(&id, from)
-            .map_err(|e| self.registry_error(e))?;
-        self.function_id(&id)
+        self.service
+            .start(selector, from)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     pub(crate) async fn stop(&self, selector: &str) -> anyhow::Result<FunctionView> {
-        let id = self.resolve(selector).await?;
-        self.registry
-            .stop(&id)
-            .map_err(|e| self.registry_error(e))?;
-        self.function_id(&id)
+        self.service.stop(selector).await.map_err(|e| self.error(e))
     }
 
     pub(crate) async fn pin(&self, selector: &str) -> anyhow::Result<PinResponse> {
-        let id = self.resolve(selector).await?;
-        self.registry.pin(&id).map_err(|e| self.registry_error(e))
+        self.service.pin(selector).await.map_err(|e| self.error(e))
     }
 
     pub(crate) async fn unpin(&self, selector: &str) -> anyhow::Result<PinResponse> {
-        let id = self.resolve(selector).await?;
-        self.registry.unpin(&id).map_err(|e| self.registry_error(e))
+        self.service
+            .unpin(selector)
+            .await
+            .map_err(|e| self.error(e))
     }
 
-    pub(crate) fn list(&self) -> anyhow::Result<Vec<FunctionView>> {
-        self.registry.list().map_err(|e| self.registry_error(e))
+    pub(crate) async fn list(&self) -> anyhow::Result<Vec<FunctionView>> {
+        self.service.list().await.map_err(|e| self.error(e))
     }
 
     pub(crate) async fn function(&self, selector: &str) -> anyhow::Result<FunctionView> {
-        let id = self.resolve(selector).await?;
-        self.function_id(&id)
-    }
-
-    fn function_id(&self, id: &FunctionId) -> anyhow::Result<FunctionView> {
-        self.registry
-            .function(id)
-            .map_err(|e| self.registry_error(e))
+        self.service
+            .function(selector)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     pub(crate) async fn logs(&self, selector: &str, limit: usize) -> anyhow::Result<LogsPage> {
-        let id = self.resolve(selector).await?;
-        self.registry
-            .logs(&id, limit)
-            .map_err(|e| self.registry_error(e))
+        self.service
+            .logs(selector, limit)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     pub(crate) async fn gc(&self, dry_run: bool) -> anyhow::Result<GcResponse> {
-        let referenced = self
-            .registry
-            .referenced_hashes()
-            .map_err(|e| self.registry_error(e))?;
-        let stored = self
-            .store
-            .list()
-            .await
-            .map_err(|e| store_error(e, self.store.description()))?;
-        let (keep, remove): (Vec<ModuleHash>, Vec<ModuleHash>) =
-            stored.into_iter().partition(|h| referenced.contains(h));
-        if !dry_run {
-            for hash in &remove {
-                self.store
-                    .delete(hash)
-                    .await
-                    .map_err(|e| store_error(e, self.store.description()))?;
-            }
-        }
-        Ok(GcResponse {
-            removed: remove,
-            kept: keep.len() as u64,
-            dry_run,
-        })
+        self.service.gc(dry_run).await.map_err(|e| self.error(e))
     }
 
-    fn registry_error(&self, e: RegistryError) -> anyhow::Error {
-        registry_error(e, &self.describe())
+    fn error(&self, e: ServiceError) -> anyhow::Error {
+        service_error(e, &self.describe(), self.service.store().description())
+    }
+}
+
+/// Maps a service error to a [`Failure`](crate::failure::Failure) with the right exit
+/// code; `on` names the local registry, `store` the module store.
+pub(crate) fn service_error(e: ServiceError, on: &str, store: &str) -> anyhow::Error {
+    match e {
+        ServiceError::InvalidSelector(e) => fail(exit_codes::USAGE, e.to_string()),
+        ServiceError::InvalidHash(e) => store_error(e.into(), store),
+        e @ ServiceError::InvalidModule(_) => fail(exit_codes::INVALID_MODULE, e.to_string()),
+        ServiceError::ModuleNotStored(hash) => fail(
+            exit_codes::NOT_FOUND,
+            format!(
+                "module {hash} is not in the store {store}; deploy it first with \
+                 `cargo xxfunc deploy --offline`"
+            ),
+        ),
+        e @ ServiceError::ModuleNotFound { .. } => {
+            fail(exit_codes::NOT_FOUND, format!("{e} (on {on})"))
+        }
+        e @ ServiceError::Ambiguous { .. } => fail(
+            exit_codes::AMBIGUOUS,
+            format!("{e}; type more hex digits (on {on})"),
+        ),
+        ServiceError::Registry(e) => registry_error(e, on),
+        ServiceError::Store(e) => store_error(e, store),
+        other => anyhow::Error::new(other).context(format!("on {on}")),
     }
 }
 
 /// Maps a registry error to a [`Failure`](crate::failure::Failure) with the right exit code.
-pub(crate) fn registry_error(e: RegistryError, on: &str) -> anyhow::Error {
+fn registry_error(e: RegistryError, on: &str) -> anyhow::Error {
     let code = match &e {
         e if e.is_not_found() => exit_codes::NOT_FOUND,
         RegistryError::Ambiguous { .. } => exit_codes::AMBIGUOUS,

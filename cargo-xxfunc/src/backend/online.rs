@@ -4,13 +4,13 @@
 //! the gateway and says what to do next.
 
 use xxfunc_api::{
-    FunctionName, FunctionView, GcResponse, Health, LogsPage, PinResponse, StartFrom,
+    DeployResponse, FunctionName, FunctionView, GcResponse, Health, LogsPage, PinResponse,
+    StartFrom,
     client::{Client, ClientError},
     codes,
 };
 
-use super::DeployOutput;
-use crate::{exit_codes, failure::fail, wasm_build::Built};
+use crate::{exit_codes, failure::fail};
 
 /// A gateway.
 pub(crate) struct Online {
@@ -44,19 +44,12 @@ impl Online {
     pub(crate) async fn deploy(
         &self,
         name: &FunctionName,
-        built: &Built,
-    ) -> anyhow::Result<DeployOutput> {
-        let deployed = self
-            .client
-            .deploy(name, built.bytes.clone())
+        module: Vec<u8>,
+    ) -> anyhow::Result<DeployResponse> {
+        self.client
+            .deploy(name, module)
             .await
-            .map_err(|e| self.error(e, None))?;
-        Ok(DeployOutput {
-            bind: deployed.bind,
-            size: deployed.upload.size,
-            created: deployed.upload.created,
-            path: Some(built.output.path.clone()),
-        })
+            .map_err(|e| self.error(e, None))
     }
 
     pub(crate) async fn start(

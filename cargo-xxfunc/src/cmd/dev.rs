@@ -29,11 +29,12 @@ use xxfunc_runner::{
     ChainSource, FixtureSource, LocalRegistry, RpcFollower, Runner, RunnerConfig, ServeOptions,
     StatusHandle, StopHandle, StoreModules, UntilDone, serve,
 };
+use xxfunc_service::{Service, ServiceError, ServiceOptions};
 use xxfunc_store::ModuleStore;
 
 use super::{Ctx, build::BuildFlags, logs, new::REPO_ROOT};
 use crate::{
-    backend::offline::{self, DEV_FILE, DevInfo, store_error},
+    backend::offline::{self, DEV_FILE, DevInfo, service_error, store_error},
     exit_codes,
     failure::fail,
     output::human_size,
@@ -224,7 +225,8 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
         "in another shell:\n  export XXFUNC_GATEWAY={url} XXFUNC_TOKEN={token}\n  cargo xxfunc list\npress Ctrl-C to stop"
     ));
 
-    let result = watch_loop(ctx, &args, &registry, &store, krate.as_ref(), first_block).await;
+    let service = Service::new(registry.clone(), store.clone(), ServiceOptions::default());
+    let result = watch_loop(ctx, &args, &service, krate.as_ref(), first_block).await;
     stop.stop();
     gateway.stop().await;
     let _ = std::fs::remove_file(&dev_file);
@@ -238,8 +240,7 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
 async fn watch_loop(
     ctx: &Ctx,
     args: &DevArgs,
-    registry: &Registry,
-    store: &ModuleStore,
+    service: &Service,
     krate: Option<&FunctionCrate>,
     first_block: Option<u64>,
 ) -> anyhow::Result<()> {
@@ -252,13 +253,13 @@ async fn watch_loop(
             let now = newest_mtime(&krate.dir);
             if stamp != Some(now) {
                 stamp = Some(now);
-                if let Err(e) = redeploy(ctx, args, registry, store, krate, first_block).await {
+                if let Err(e) = redeploy(ctx, args, service, krate, first_block).await {
                     // A broken save is reported, not fatal: the next save retries.
                     eprintln!("error: {e:#}");
                 }
             }
         }
-        print_new(ctx, registry, &mut seen)?;
+        print_new(ctx, service.registry(), &mut seen)?;
         tokio::select! {
             _ = &mut ctrl_c => {
                 ctx.out.status("Stopping", "dev (Ctrl-C)");
@@ -272,8 +273,7 @@ async fn watch_loop(
 async fn redeploy(
     ctx: &Ctx,
     args: &DevArgs,
-    registry: &Registry,
-    store: &ModuleStore,
+    service: &Service,
     krate: &FunctionCrate,
     first_block: Option<u64>,
 ) -> anyhow::Result<()> {
@@ -289,19 +289,20 @@ async fn redeploy(
             format!("the crate name is not a valid function name ({e}); rename the package"),
         )
     })?;
-    let put = store
-        .put(built.bytes.clone())
+    let on = offline::describe(&ctx.data_dir()?);
+    let error = |e: ServiceError| service_error(e, &on, service.store().description());
+    let deployed = service
+        .deploy(&name, built.bytes.clone())
         .await
-        .map_err(|e| store_error(e, store.description()))?;
-    let bind = registry.bind(&name, put.hash)?;
-    let id = FunctionId::Name(name.clone());
+        .map_err(error)?;
+    let (bind, put) = (deployed.bind, deployed.upload);
     let from = args
         .from_block
         .or(first_block)
         .map_or(StartFrom::Head, StartFrom::Block);
-    let view = registry.function(&id)?;
+    let view = service.function(name.as_str()).await.map_err(error)?;
     if view.desired != DesiredState::Started || from != StartFrom::Head {
-        registry.start(&id, from)?;
+        service.start(name.as_str(), from).await.map_err(error)?;
     }
     if ctx.out.json() {
         ctx.out.json_line(&DevEvent::Deployed {

@@ -4,17 +4,11 @@
 use std::path::Path;
 
 use serde_json::Value;
+use xxfunc_registry::Registry;
+use xxfunc_service::{Service, ServiceOptions};
 use xxfunc_store::{ModuleHash, ModuleStore};
 
-use crate::util::{code, fixture_events, new_function, tiny_module, xx};
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::util::{block_on, code, fixture_events, new_function, tiny_module, xx};
 
 fn file_store(dir: &Path) -> ModuleStore {
     let url = url::Url::from_directory_path(dir).unwrap().to_string();
@@ -204,4 +198,31 @@ fn offline_journey() {
         (named["hash"].as_str(), named["pinned"].as_bool()),
         (Some(h2.as_str()), Some(false))
     );
+}
+
+/// The gc grace period holds across processes: a module uploaded through the service
+/// by another process (as a gateway does before the bind) survives an offline `gc` in a
+/// new process, while bytes put into the store behind the service's back do not.
+#[test]
+fn offline_gc_spares_a_fresh_upload_from_another_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let modules = file_store(&data.join("modules"));
+    let fresh = block_on(async {
+        let registry = Registry::open(data.join("registry")).unwrap();
+        let service = Service::new(registry, modules.clone(), ServiceOptions::default());
+        service.upload(tiny_module(21)).await.unwrap().hash
+    });
+    let foreign = block_on(modules.put(tiny_module(22))).unwrap().hash;
+    let data_arg = data.to_str().unwrap();
+    let gc = xx(
+        tmp.path(),
+        &["gc", "--offline", "--data-dir", data_arg, "--json"],
+        code::OK,
+    )
+    .json();
+    assert_eq!(gc["removed"], serde_json::json!([foreign.to_string()]));
+    assert_eq!(gc["kept"], 1);
+    assert!(block_on(modules.contains(&fresh)).unwrap());
+    assert!(!block_on(modules.contains(&foreign)).unwrap());
 }

@@ -11,7 +11,7 @@ use std::{
 use xxfunc_store::{ModuleHash, ModuleStore, test_utils::S3sFs};
 
 use crate::util::{
-    code, colliding_modules, fixture_events, free_port, new_function, tiny_module, xx,
+    block_on, code, colliding_modules, fixture_events, free_port, new_function, tiny_module, xx,
 };
 
 /// A child process killed on drop.
@@ -38,14 +38,6 @@ fn sibling_binary(name: &str) -> Option<PathBuf> {
         );
         None
     }
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 /// Starts the gateway and waits for its "listening on" line.

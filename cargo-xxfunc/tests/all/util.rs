@@ -185,3 +185,12 @@ pub fn free_port() -> u16 {
         .expect("local addr")
         .port()
 }
+
+/// Runs `f` to completion on a fresh single-threaded runtime (for store calls in tests).
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -22,15 +22,16 @@
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode, header};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use url::Url;
-use xxfunc_store::ModuleHash;
+use xxfunc_primitives::ModuleHash;
 
+pub use crate::types::DeployResponse;
 use crate::{
-    name::FunctionName,
     selector::{InvalidSelector, Selector},
     types::*,
 };
+use xxfunc_primitives::FunctionName;
 
 /// Result alias for client calls.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -134,15 +135,6 @@ impl ClientError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
     }
-}
-
-/// Answer of [`Client::deploy`]: the upload, then the bind.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct DeployResponse {
-    /// The upload.
-    pub upload: UploadResponse,
-    /// The bind of the name to the uploaded hash.
-    pub bind: BindResponse,
 }
 
 /// A typed client of one gateway. Cheap to clone (shares its connection pool).

@@ -26,9 +26,8 @@ use alloy_primitives::B256;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
-use xxfunc_store::ModuleHash;
 
-use crate::types::{BlockRef, EventKind, InvocationStatus};
+use crate::{BlockRef, EventKind, ModuleHash, types::InvocationStatus};
 
 /// Raw bytes, written as standard base64 (with padding) in JSON.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]

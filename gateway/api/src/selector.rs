@@ -27,9 +27,7 @@
 
 use std::{fmt, str::FromStr};
 
-use xxfunc_store::{HASH_SCHEME, HashPrefix};
-
-use crate::name::FunctionName;
+use xxfunc_primitives::{FunctionName, HASH_SCHEME, HashPrefix};
 
 /// A parsed function or module selector. See the [module docs](self) for the rule.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -87,7 +85,7 @@ impl FromStr for Selector {
                 .map_err(|e| InvalidSelector {
                     input: input.to_string(),
                     name_reason: "names cannot contain ':'".into(),
-                    hash_reason: hash_reason(&e),
+                    hash_reason: e.reason,
                 });
         }
         match (input.parse::<FunctionName>(), input.parse::<HashPrefix>()) {
@@ -97,16 +95,9 @@ impl FromStr for Selector {
             (Err(name), Err(hash)) => Err(InvalidSelector {
                 input: input.to_string(),
                 name_reason: name.reason.to_string(),
-                hash_reason: hash_reason(&hash),
+                hash_reason: hash.reason,
             }),
         }
-    }
-}
-
-fn hash_reason(e: &xxfunc_store::StoreError) -> String {
-    match e {
-        xxfunc_store::StoreError::InvalidHash { reason, .. } => reason.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -122,7 +113,7 @@ impl fmt::Display for Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xxfunc_store::ModuleHash;
+    use xxfunc_primitives::ModuleHash;
 
     #[test]
     fn classifies_inputs() {

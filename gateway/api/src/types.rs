@@ -5,21 +5,8 @@
 //! (whose `--json` output serialises them). New fields are fine; renaming a
 //! field is a breaking change.
 
-use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
-use xxfunc_store::ModuleHash;
-
-use crate::name::{FunctionId, FunctionName};
-
-/// A block identified by number and hash. As a cursor it is inclusive: the
-/// last block a function has fully processed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BlockRef {
-    /// Block number.
-    pub number: u64,
-    /// Block hash.
-    pub hash: B256,
-}
+use xxfunc_primitives::{BlockRef, EventKind, FunctionId, FunctionName, ModuleHash};
 
 /// `POST /v1/modules` answer (201 when new, 200 when already stored).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +45,16 @@ pub struct BindResponse {
     /// function keeps running its pinned hash.
     #[serde(default)]
     pub pinned: bool,
+}
+
+/// What a deploy answers: the upload, then the bind of the name to the uploaded hash
+/// (two requests over HTTP, one service call offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    /// The upload.
+    pub upload: UploadResponse,
+    /// The bind of the name to the uploaded hash.
+    pub bind: BindResponse,
 }
 
 /// Where a started function begins.
@@ -301,16 +298,6 @@ pub struct RunnerReport {
     /// Recent invocations since the previous report (bounded).
     #[serde(default)]
     pub invocations: Vec<InvocationRecord>,
-}
-
-/// Direction of a chain event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// The block was added to the canonical chain.
-    Commit,
-    /// The block was removed from the canonical chain by a reorg.
-    Revert,
 }
 
 /// Outcome of one invocation.

@@ -17,8 +17,7 @@ use crate::{
 const DEFAULT_PAGE: usize = 1000;
 
 pub(crate) async fn snapshot(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let registry = state.registry.clone();
-    Ok(HttpResponse::Ok().json(web::block(move || registry.snapshot()).await??))
+    Ok(HttpResponse::Ok().json(state.service.snapshot().await?))
 }
 
 #[derive(Deserialize)]
@@ -50,8 +49,9 @@ pub(crate) async fn feed(state: web::Data<AppState>, req: HttpRequest) -> ApiRes
         }
     }
     let page = state
-        .registry
-        .feed_after(query.after, query.limit.unwrap_or(DEFAULT_PAGE))?;
+        .service
+        .feed_after(query.after, query.limit.unwrap_or(DEFAULT_PAGE))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -77,8 +77,7 @@ pub(crate) async fn report(
     }
     let body = read_body(&req, payload, state.report_limit as u64).await?;
     let report: RunnerReport = parse_json(&body)?;
-    let registry = state.registry.clone();
-    web::block(move || registry.record_report(&runner, &report)).await??;
+    state.service.record_report(runner, report).await?;
     Metrics::inc(&state.metrics.reports);
     Ok(HttpResponse::NoContent().finish())
 }

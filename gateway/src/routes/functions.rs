@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use xxfunc_api::{BindRequest, FunctionName, HashPrefix, StartFrom, StartRequest};
+use xxfunc_api::{BindRequest, FunctionName, StartFrom, StartRequest};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -23,22 +23,11 @@ pub(crate) async fn bind(
     let name: FunctionName = path_param(&req, "name").parse()?;
     let body = read_body(&req, payload, state.json_limit as u64).await?;
     let request: BindRequest = parse_json(&body)?;
-    let prefix: HashPrefix = request.hash.parse().map_err(ApiError::from)?;
-    let _gc = state.gc_lock.read().await;
-    let hash = match prefix.as_full() {
-        Some(full) => {
-            state.require_module(&full).await?;
-            full
-        }
-        None => state.store.resolve(prefix.hex()).await?,
-    };
-    let registry = state.registry.clone();
-    let before = registry.lookup_name(&name)?.map(|b| b.version);
-    let response = web::block(move || registry.bind(&name, hash)).await??;
-    if before != Some(response.version) {
+    let outcome = state.service.bind(&name, &request.hash).await?;
+    if outcome.new_version {
         Metrics::inc(&state.metrics.deploys);
     }
-    Ok(HttpResponse::Ok().json(response))
+    Ok(HttpResponse::Ok().json(outcome.bind))
 }
 
 /// Any `/v1/functions/...` path no other route matched: a name with `/`, or empty.
@@ -55,12 +44,12 @@ pub(crate) async fn bad_function_path(req: HttpRequest) -> ApiResult<HttpRespons
 }
 
 pub(crate) async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.registry.list()?))
+    Ok(HttpResponse::Ok().json(state.service.list().await?))
 }
 
 pub(crate) async fn show(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    Ok(HttpResponse::Ok().json(state.registry.function(&id)?))
+    let view = state.service.function(path_param(&req, "name")).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 pub(crate) async fn start(
@@ -71,42 +60,24 @@ pub(crate) async fn start(
     state.authorize(&req)?;
     let request: StartRequest = state.optional_json(&req, payload).await?;
     let from = request.from_block.map_or(StartFrom::Head, StartFrom::Block);
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    let _gc = state.hold_module(&id).await?;
-    let registry = state.registry.clone();
-    let view = web::block(move || {
-        registry.start(&id, from)?;
-        registry.function(&id)
-    })
-    .await??;
+    let view = state.service.start(path_param(&req, "name"), from).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 pub(crate) async fn stop(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    let registry = state.registry.clone();
-    let view = web::block(move || {
-        registry.stop(&id)?;
-        registry.function(&id)
-    })
-    .await??;
+    let view = state.service.stop(path_param(&req, "name")).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 pub(crate) async fn pin(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    let _gc = state.hold_module(&id).await?;
-    let registry = state.registry.clone();
-    Ok(HttpResponse::Ok().json(web::block(move || registry.pin(&id)).await??))
+    Ok(HttpResponse::Ok().json(state.service.pin(path_param(&req, "name")).await?))
 }
 
 pub(crate) async fn unpin(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    let registry = state.registry.clone();
-    Ok(HttpResponse::Ok().json(web::block(move || registry.unpin(&id)).await??))
+    Ok(HttpResponse::Ok().json(state.service.unpin(path_param(&req, "name")).await?))
 }
 
 #[derive(Deserialize)]
@@ -117,6 +88,6 @@ struct LogsQuery {
 pub(crate) async fn logs(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let query: LogsQuery = parse_query(&req)?;
     let limit = query.limit.unwrap_or(DEFAULT_LOGS).min(MAX_LOGS);
-    let id = state.resolve_function(path_param(&req, "name")).await?;
-    Ok(HttpResponse::Ok().json(state.registry.logs(&id, limit)?))
+    let page = state.service.logs(path_param(&req, "name"), limit).await?;
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -1,7 +1,8 @@
 //! `POST /v1/modules`, `GET /v1/modules/{hash}`, `POST /v1/gc`.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use xxfunc_api::{GcRequest, GcResponse, UploadResponse, validate_module};
+use xxfunc_api::GcRequest;
+use xxfunc_service::ServiceError;
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -34,22 +35,15 @@ pub(crate) async fn upload(
             "upload module bytes with Content-Type: application/wasm (got {content_type:?})"
         )));
     }
-    let bytes = read_body(&req, payload, state.store.max_module_size()).await?;
-    let checked = bytes.clone();
-    let validation = web::block(move || validate_module(&checked)).await?;
-    if let Err(e) = validation {
-        Metrics::inc(&state.metrics.uploads_rejected);
-        return Err(e.into());
-    }
-    let _gc = state.gc_lock.read().await;
-    let outcome = state.store.put(bytes).await?;
-    state.note_upload(outcome.hash);
-    let body = UploadResponse {
-        hash: outcome.hash,
-        size: outcome.size,
-        created: outcome.created,
+    let bytes = read_body(&req, payload, state.service.store().max_module_size()).await?;
+    let body = match state.service.upload(bytes).await {
+        Err(e @ ServiceError::InvalidModule(_)) => {
+            Metrics::inc(&state.metrics.uploads_rejected);
+            return Err(e.into());
+        }
+        result => result?,
     };
-    if outcome.created {
+    if body.created {
         Metrics::inc(&state.metrics.uploads_created);
         Ok(HttpResponse::Created().json(body))
     } else {
@@ -62,9 +56,7 @@ pub(crate) async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let raw = path_param(&req, "hash");
-    let hash = state.store.resolve(raw).await?;
-    let bytes = state.store.get(&hash).await?;
+    let (hash, bytes) = state.service.module(path_param(&req, "hash")).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/wasm")
         .insert_header((header::ETAG, format!("\"{hash}\"")))
@@ -79,27 +71,11 @@ pub(crate) async fn gc(
 ) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
     let request: GcRequest = state.optional_json(&req, payload).await?;
-    let _gc = state.gc_lock.write().await;
-    let stored = state.store.list().await?;
-    let registry = state.registry.clone();
-    let referenced = web::block(move || registry.referenced_hashes()).await??;
-    let (mut removed, mut kept) = (Vec::new(), 0u64);
-    for hash in stored {
-        if referenced.contains(&hash) || state.recently_uploaded(&hash) {
-            kept += 1;
-        } else {
-            removed.push(hash);
-        }
-    }
-    if !request.dry_run {
-        for hash in &removed {
-            state.store.delete(hash).await?;
+    let gc = state.service.gc(request.dry_run).await?;
+    if !gc.dry_run {
+        for _ in &gc.removed {
             Metrics::inc(&state.metrics.gc_removed);
         }
     }
-    Ok(HttpResponse::Ok().json(GcResponse {
-        removed,
-        kept,
-        dry_run: request.dry_run,
-    }))
+    Ok(HttpResponse::Ok().json(gc))
 }

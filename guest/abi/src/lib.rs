@@ -15,7 +15,7 @@
 //! # API used by the runner
 //!
 //! ```text
-//! pub enum EventKind { Commit = 1, Revert = 2 }                 // Display: "commit" / "revert"
+//! pub enum EventKind { Commit = 1, Revert = 2 }                 // xxfunc-primitives'; Display: "commit" / "revert"
 //! pub struct ChainBlock {                                        // owned, cheap to clone (Bytes)
 //!     pub chain_id: u64, pub number: u64, pub hash: B256, pub parent_hash: B256,
 //!     pub timestamp: u64,

@@ -52,6 +52,7 @@ conformance!(
     stream_32_mib,
     delete_then_put_again,
     list_ignores_foreign_objects,
+    upload_records_follow_recorded_puts,
 );
 
 /// Opens a fresh backend, or returns from the case when s3s-fs is unavailable (skipped
@@ -411,4 +412,46 @@ async fn list_ignores_foreign_objects(kind: Kind) {
             .unwrap();
     }
     assert_eq!(b.store.list().await.unwrap(), vec![hash]);
+}
+
+async fn upload_records_follow_recorded_puts(kind: Kind) {
+    use std::time::{Duration, SystemTime};
+    let b = open!(kind);
+    // Backends keep last-modified times to the second (S3) and clocks may differ a little.
+    let slack = Duration::from_secs(2);
+    let before = SystemTime::now() - slack;
+    let plain = b.store.put(random_bytes(81, 10)).await.unwrap();
+    assert!(
+        b.store.upload_records().await.unwrap().is_empty(),
+        "a plain put records nothing"
+    );
+    let recorded = b.store.put_recorded(random_bytes(82, 10)).await.unwrap();
+    assert!(recorded.created);
+    let again = b.store.put_recorded(random_bytes(82, 10)).await.unwrap();
+    assert!(!again.created, "recording again is still an idempotent put");
+    let records = b.store.upload_records().await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].hash, recorded.hash);
+    assert!(
+        records[0].at >= before && records[0].at <= SystemTime::now() + slack,
+        "{records:?}"
+    );
+    // Records are not modules, and deleting one keeps the module.
+    let mut modules = vec![plain.hash, recorded.hash];
+    modules.sort();
+    assert_eq!(b.store.list().await.unwrap(), modules);
+    b.store.delete_upload_record(&recorded.hash).await.unwrap();
+    b.store.delete_upload_record(&recorded.hash).await.unwrap();
+    assert!(b.store.upload_records().await.unwrap().is_empty());
+    assert!(b.store.contains(&recorded.hash).await.unwrap());
+    // Another client (another process) sees the records.
+    b.store.put_recorded(random_bytes(83, 10)).await.unwrap();
+    assert_eq!(b.second_client().upload_records().await.unwrap().len(), 1);
+    // An oversize recorded put records nothing.
+    let small = open!(kind, StoreConfig::default().with_max_module_size(8));
+    assert!(matches!(
+        small.store.put_recorded(random_bytes(84, 9)).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+    assert!(small.store.upload_records().await.unwrap().is_empty());
 }

@@ -1,5 +1,5 @@
-//! Module validation: the one check the gateway runs before storing a module
-//! and `cargo xxfunc build` runs before printing its hash.
+//! Module validation: the one check every upload passes before it is stored (through the
+//! gateway or offline) and that `cargo xxfunc build` runs before printing its hash.
 
 use wasmparser::{Encoding, ExternalKind, Parser, Payload, TypeRef, Validator, WasmFeatures};
 

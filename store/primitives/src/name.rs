@@ -2,13 +2,21 @@
 
 use std::{fmt, str::FromStr};
 
+use crate::hash::{HASH_SCHEME, ModuleHash};
 use serde::{Deserialize, Serialize};
-use xxfunc_store::ModuleHash;
 
 /// Longest accepted function name, in bytes.
 pub const MAX_NAME_LEN: usize = 63;
 
 /// A validated function name: `[a-z0-9][a-z0-9._-]{0,62}`.
+///
+/// ```
+/// use xxfunc_primitives::FunctionName;
+///
+/// let name: FunctionName = "erc20-transfers".parse().unwrap();
+/// assert_eq!(name.as_str(), "erc20-transfers");
+/// assert!("Erc20".parse::<FunctionName>().is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct FunctionName(String);
@@ -114,7 +122,7 @@ impl fmt::Display for FunctionId {
 impl FromStr for FunctionId {
     type Err = InvalidName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.starts_with("blake3:") {
+        if s.starts_with(HASH_SCHEME) {
             return s
                 .parse::<ModuleHash>()
                 .map(Self::Hash)
