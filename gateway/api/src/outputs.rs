@@ -27,7 +27,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::{BlockRef, EventKind, ModuleHash, types::InvocationStatus};
+use crate::{BlockRef, EventKind, FunctionId, ModuleHash, types::InvocationStatus};
 
 /// Raw bytes, written as standard base64 (with padding) in JSON.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -230,6 +230,30 @@ pub struct OutputsPage {
     /// items that `confirmations` held back for good, so it can exceed the last item's seq).
     pub next: u64,
     /// Highest item seq the log holds.
+    pub head: u64,
+}
+
+/// `POST /v1/runners/{runner}/outcomes` body: a page of one function's outcome log, in
+/// seq order, at most the gateway's body limit in bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomesPage {
+    /// The function.
+    pub id: FunctionId,
+    /// Consecutive outcomes of its log on the posting runner.
+    pub outcomes: Vec<OutcomeEntry>,
+}
+
+/// The answer to an [`OutcomesPage`]: what the receiver now holds for (runner, function).
+///
+/// Storing is idempotent by seq. `head` is the highest seq held after the page; the sender
+/// advances its acknowledgement to it. `head_before` is the highest seq held before it: when
+/// that is lower than what the sender had already seen acknowledged, the receiver lost
+/// outcomes (a restored or reset gateway) and the sender resends what it still keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomesAck {
+    /// Highest seq held before this page.
+    pub head_before: u64,
+    /// Highest seq held after it.
     pub head: u64,
 }
 
