@@ -72,6 +72,9 @@ struct Inner {
     uploads: Path,
     description: String,
     max_module_size: u64,
+    /// Whether listings come back in key order (S3 and memory do; a local directory does
+    /// not), so a prefix listing may stop at the first key past the prefix.
+    sorted_listing: bool,
 }
 
 impl fmt::Debug for ModuleStore {
@@ -102,11 +105,14 @@ impl ModuleStore {
     /// As [`ModuleStore::open`].
     pub fn open_with(url: &str, config: StoreConfig) -> Result<Self> {
         let backend = open_backend(url, &config)?;
+        // S3 lists in key order, and so does the memory backend; a local directory does not.
+        let sorted_listing = !url.starts_with("file:");
         Ok(Self::from_parts(
             backend.store,
             backend.prefix,
             backend.description,
             &config,
+            sorted_listing,
         ))
     }
 
@@ -122,7 +128,13 @@ impl ModuleStore {
             url: prefix.to_owned(),
             reason: format!("invalid key prefix: {e}"),
         })?;
-        Ok(Self::from_parts(store, prefix, description.into(), config))
+        Ok(Self::from_parts(
+            store,
+            prefix,
+            description.into(),
+            config,
+            false,
+        ))
     }
 
     fn from_parts(
@@ -130,6 +142,7 @@ impl ModuleStore {
         prefix: Path,
         description: String,
         config: &StoreConfig,
+        sorted_listing: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -139,6 +152,7 @@ impl ModuleStore {
                 uploads: prefix.join(UPLOADS_DIR),
                 description,
                 max_module_size: config.max_module_size(),
+                sorted_listing,
             }),
         }
     }
@@ -497,19 +511,11 @@ impl ModuleStore {
     ///
     /// [`StoreError::Backend`].
     pub async fn list(&self) -> Result<Vec<ModuleHash>> {
-        self.list_from(None).await
-    }
-
-    async fn list_from(&self, offset: Option<&str>) -> Result<Vec<ModuleHash>> {
         let dir = &self.inner.modules;
-        let listing = match offset {
-            Some(offset) => self
-                .inner
-                .store
-                .list_with_offset(Some(dir), &dir.clone().join(offset)),
-            None => self.inner.store.list(Some(dir)),
-        };
-        let mut hashes: Vec<ModuleHash> = listing
+        let mut hashes: Vec<ModuleHash> = self
+            .inner
+            .store
+            .list(Some(dir))
             .map_err(|e| self.backend_err(StoreOp::List, dir, e))
             .try_filter_map(|meta| async move { Ok(parse_object_name(&meta.location)) })
             .try_collect()
@@ -547,10 +553,39 @@ impl ModuleStore {
                 false => Err(StoreError::NotFound { hash: full }),
             };
         }
-        // Every key starting with the prefix sorts after the prefix itself, which lets S3
-        // start listing there.
-        let candidates = self.list_from(Some(prefix.hex())).await?;
+        let candidates = self.list_prefix(&prefix).await?;
         resolve_in(&prefix, candidates)
+    }
+
+    /// The stored modules whose hash starts with `prefix`, sorted. The listing starts at the
+    /// prefix and, on backends that list in key order (S3, memory), stops at the first key
+    /// past it, so it costs what the matches cost, not what the store holds.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    pub async fn list_prefix(&self, prefix: &HashPrefix) -> Result<Vec<ModuleHash>> {
+        let dir = &self.inner.modules;
+        // Every key starting with the prefix sorts after the prefix itself.
+        let offset = dir.clone().join(prefix.hex());
+        let mut listing = self.inner.store.list_with_offset(Some(dir), &offset);
+        let mut found = Vec::new();
+        while let Some(meta) = listing
+            .try_next()
+            .await
+            .map_err(|e| self.backend_err(StoreOp::List, dir, e))?
+        {
+            let Some(hash) = parse_object_name(&meta.location) else {
+                continue;
+            };
+            if prefix.matches(&hash) {
+                found.push(hash);
+            } else if self.inner.sorted_listing && hash.to_hex().as_str() > prefix.hex() {
+                break;
+            }
+        }
+        found.sort_unstable();
+        Ok(found)
     }
 }
 

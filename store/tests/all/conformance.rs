@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use xxfunc_store::{ModuleHash, StoreConfig, StoreError};
+use xxfunc_store::{HashPrefix, ModuleHash, StoreConfig, StoreError};
 
 use crate::backends::{Backend, Kind, files_under, random_bytes};
 
@@ -53,6 +53,7 @@ conformance!(
     delete_then_put_again,
     list_ignores_foreign_objects,
     upload_records_follow_recorded_puts,
+    prefix_listing_finds_exactly_the_matches,
 );
 
 /// Opens a fresh backend, or returns from the case when s3s-fs is unavailable (skipped
@@ -454,4 +455,46 @@ async fn upload_records_follow_recorded_puts(kind: Kind) {
         Err(StoreError::TooLarge { .. })
     ));
     assert!(small.store.upload_records().await.unwrap().is_empty());
+}
+
+/// `list_prefix` (what `resolve` uses) answers exactly the modules whose hash starts with
+/// the prefix, whether the backend lists in key order and stops early (S3, memory) or not
+/// (a local directory): prefixes of stored modules, prefixes that fall between two stored
+/// keys, and prefixes past the last one.
+async fn prefix_listing_finds_exactly_the_matches(kind: Kind) {
+    let b = open!(kind);
+    for i in 0..48u64 {
+        b.store.put(random_bytes(1000 + i, 64)).await.unwrap();
+    }
+    let all = b.store.list().await.unwrap();
+    assert_eq!(all.len(), 48);
+    let expect = |prefix: &HashPrefix| -> Vec<ModuleHash> {
+        all.iter().copied().filter(|h| prefix.matches(h)).collect()
+    };
+    let mut prefixes: Vec<HashPrefix> = Vec::new();
+    for hash in &all {
+        let hex = hash.to_hex();
+        prefixes.push(hex[..8].parse().unwrap());
+        prefixes.push(hex[..12].parse().unwrap());
+        // The same digits with the last one moved up: between this key and the next.
+        let mut bumped: Vec<u8> = hex[..8].bytes().collect();
+        bumped[7] = if bumped[7] == b'f' {
+            b'0'
+        } else {
+            bumped[7] + 1
+        };
+        prefixes.push(String::from_utf8(bumped).unwrap().parse().unwrap());
+    }
+    prefixes.push("ffffffff".parse().unwrap());
+    prefixes.push("00000000".parse().unwrap());
+    for prefix in &prefixes {
+        assert_eq!(
+            b.store.list_prefix(prefix).await.unwrap(),
+            expect(prefix),
+            "{prefix}"
+        );
+    }
+    for hash in &all {
+        assert_eq!(b.store.resolve(&hash.short(10)).await.unwrap(), *hash);
+    }
 }
