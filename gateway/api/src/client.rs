@@ -416,6 +416,22 @@ impl Client {
         self.send(req).await.map(drop)
     }
 
+    /// `POST /v1/runners/{runner_id}/outcomes`: a page of one function's outcome log.
+    /// Idempotent by seq; the answer says what the gateway now holds.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn push_outcomes(
+        &self,
+        runner_id: &str,
+        page: &crate::outputs::OutcomesPage,
+    ) -> Result<crate::outputs::OutcomesAck> {
+        let req = self
+            .request(Method::POST, &["v1", "runners", runner_id, "outcomes"])?
+            .json(page);
+        self.json(req).await
+    }
+
     // -------------------------------------------------------------- plumbing
 
     fn url(&self, segments: &[&str]) -> Result<Url> {

@@ -121,6 +121,10 @@ pub struct Counters {
     pub failures: u64,
     /// Failures in a row since the last success.
     pub consecutive_failures: u64,
+    /// Outcomes the runner pruned before every consumer had acknowledged them, because
+    /// the function's retention budget forced it (never silent: `status` shows it).
+    #[serde(default)]
+    pub dropped_by_retention: u64,
 }
 
 /// What the runner needs to know about one function: the registry's desired

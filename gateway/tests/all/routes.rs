@@ -110,6 +110,7 @@ async fn lifecycle(gw: Gateway) {
                 invocations: 2,
                 failures: 0,
                 consecutive_failures: 0,
+                ..Counters::default()
             },
         }],
         invocations: vec![InvocationRecord {

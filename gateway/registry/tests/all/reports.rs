@@ -60,6 +60,7 @@ fn reports_show_in_the_view_and_logs_stay_bounded() {
                 invocations: 9,
                 failures: 5,
                 consecutive_failures: 1,
+                ..Counters::default()
             },
         }],
         invocations: (1..=3).map(|n| record(&id, n)).collect(),
