@@ -103,6 +103,8 @@ pub mod metrics;
 mod module_cache;
 mod modules;
 mod node;
+mod outcome_log;
+mod pusher;
 mod registry;
 mod runner;
 mod sandbox;
