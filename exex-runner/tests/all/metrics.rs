@@ -167,7 +167,10 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     // Without a registry nothing is pushed: the gauge has no value.
-    assert!(!text.contains("\nxxfunc_runner_outcomes_pending "), "{text}");
+    assert!(
+        !text.contains("\nxxfunc_runner_outcomes_pending "),
+        "{text}"
+    );
     server.stop();
     served.stop.stop();
     drop(served.tx);
