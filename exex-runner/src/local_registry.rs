@@ -74,11 +74,9 @@ impl Registry for LocalRegistry {
     }
 
     fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck> {
-        // Until `xxfunc_registry::Registry::record_outcomes` lands (the
-        // registry side of issue 15) nothing is acknowledged, so the pusher
-        // keeps every outcome and retries.
-        let _ = page;
-        Ok(OutcomesAck::default())
+        self.registry
+            .record_outcomes(&self.runner_id, page)
+            .map_err(registry_error)
     }
 }
 

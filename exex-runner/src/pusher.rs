@@ -58,13 +58,13 @@ enum PushError {
     Registry {
         id: FunctionId,
         #[source]
-        source: RunnerError,
+        source: Box<RunnerError>,
     },
     #[error("reading outcomes of {id} from the runner's database: {source}")]
     Db {
         id: FunctionId,
         #[source]
-        source: RunnerError,
+        source: Box<RunnerError>,
     },
     #[error(
         "the registry acknowledged outcomes of {id} only up to seq {head} after a page of \
@@ -208,7 +208,7 @@ fn push_page(
         .outcomes(id, after, usize::MAX, PAGE_BYTES)
         .map_err(|source| PushError::Db {
             id: id.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let (Some(first), Some(last)) = (
         outcomes.first().map(|o| o.seq),
@@ -225,7 +225,7 @@ fn push_page(
         .push_outcomes(&page)
         .map_err(|source| PushError::Registry {
             id: id.clone(),
-            source,
+            source: Box::new(source),
         })?;
     if ack.head_before < acked {
         tracing::warn!(

@@ -238,13 +238,21 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
     send(3);
     gateway.wait_view("hello", "cursor 4", |v| cursor(v) == Some(4));
 
-    // The gateway keeps the records the runner reported.
-    let logs = gateway
-        .runtime
-        .block_on(gateway.client.logs("hello", Some(100)))
-        .unwrap();
-    let mut numbers: Vec<u64> = logs.invocations.iter().map(|r| r.block.number).collect();
-    numbers.sort_unstable();
+    // The gateway keeps the outcomes the runner pushed (from its pusher
+    // thread, so they may arrive just after the cursor).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let numbers = loop {
+        let logs = gateway
+            .runtime
+            .block_on(gateway.client.logs("hello", Some(100)))
+            .unwrap();
+        let mut numbers: Vec<u64> = logs.invocations.iter().map(|r| r.block.number).collect();
+        numbers.sort_unstable();
+        if numbers.len() >= 5 || Instant::now() > deadline {
+            break numbers;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(numbers, vec![1, 2, 2, 3, 4]);
 
     stop.stop();
