@@ -5,7 +5,7 @@
 //! that prints only the top error (a function's `LoadFailed` reason, a log
 //! line) still says why.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use xxfunc_api::FunctionId;
 use xxfunc_store::ModuleHash;
@@ -208,6 +208,14 @@ pub enum RunnerError {
         /// The client's error.
         #[source]
         source: Box<xxfunc_api::client::ClientError>,
+    },
+    /// A remote registry did not answer `what` within `after`.
+    #[error("registry: no answer to {what} within {after:?}")]
+    RegistryTimeout {
+        /// The request (a report, a page of outcomes).
+        what: &'static str,
+        /// How long the runner waited.
+        after: Duration,
     },
     /// A function the caller named is not known to the runner.
     #[error("function {0} is not known to this runner")]

@@ -4,13 +4,17 @@
 //!
 //! Both use the typed client `xxfunc_api::client::Client` and block the
 //! calling thread on a private tokio runtime, so call them from plain
-//! threads (the runner's control and feed threads), never from inside an
+//! threads (the runner's control, feed, reporter and pusher threads), never from inside an
 //! async task. The runtime has a worker thread of its own: the client's
 //! pooled connections are driven there, whichever thread (or which of the
 //! two) made the request, so a connection opened for one call never stalls
 //! another.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use xxfunc_api::{
     FeedPage, FeedSnapshot, ModuleHash, RunnerReport,
@@ -28,7 +32,9 @@ use crate::{
 /// The gateway as the runner's registry: follows `GET /v1/feed` with long
 /// polls (so a start or stop reaches the runner as soon as it is committed),
 /// posts reports to `POST /v1/runners/{runner_id}/report` and outcome pages
-/// to `POST /v1/runners/{runner_id}/outcomes`.
+/// to `POST /v1/runners/{runner_id}/outcomes` (the `*_by` variants give up
+/// at their deadline, so the runner's reporter and pusher threads are never
+/// stuck for the client's whole request timeout).
 pub struct GatewayRegistry {
     client: Client,
     runner_id: String,
@@ -83,6 +89,28 @@ fn registry_error(e: xxfunc_api::client::ClientError) -> RunnerError {
     }
 }
 
+impl GatewayRegistry {
+    /// Runs the request `call` until `deadline`, then drops it (closing its
+    /// connection) and answers [`RunnerError::RegistryTimeout`].
+    fn until<T>(
+        &self,
+        what: &'static str,
+        deadline: Instant,
+        call: impl Future<Output = std::result::Result<T, xxfunc_api::client::ClientError>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        self.runtime.block_on(async {
+            match tokio::time::timeout_at(deadline.into(), call).await {
+                Ok(answer) => answer.map_err(registry_error),
+                Err(_) => Err(RunnerError::RegistryTimeout {
+                    what,
+                    after: deadline.saturating_duration_since(started),
+                }),
+            }
+        })
+    }
+}
+
 impl Registry for GatewayRegistry {
     fn snapshot(&self) -> Result<FeedSnapshot> {
         self.runtime
@@ -102,10 +130,26 @@ impl Registry for GatewayRegistry {
             .map_err(registry_error)
     }
 
+    fn report_by(&self, report: &RunnerReport, deadline: Instant) -> Result<()> {
+        self.until(
+            "a report",
+            deadline,
+            self.client.report(&self.runner_id, report),
+        )
+    }
+
     fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck> {
         self.runtime
             .block_on(self.client.push_outcomes(&self.runner_id, page))
             .map_err(registry_error)
+    }
+
+    fn push_outcomes_by(&self, page: &OutcomesPage, deadline: Instant) -> Result<OutcomesAck> {
+        self.until(
+            "a page of outcomes",
+            deadline,
+            self.client.push_outcomes(&self.runner_id, page),
+        )
     }
 }
 

@@ -113,6 +113,7 @@ mod node;
 mod outcome_log;
 mod pusher;
 mod registry;
+mod reporter;
 mod runner;
 mod sandbox;
 mod service;

@@ -14,8 +14,11 @@
 //!   [`BACKOFF_MIN`] to [`BACKOFF_MAX`], warning at most every
 //!   [`WARN_EVERY`].
 //! - It is woken after every commit, and polls every [`POLL`] anyway. When
-//!   [`Pusher::finish`] is called (a clean stop) it pushes what it can until
-//!   the deadline, then returns.
+//!   [`Pusher::finish_by`] is called (a clean stop) it pushes what it can until
+//!   the deadline, then returns; [`Pusher::join_by`] waits for it at most
+//!   that long (and a little grace), leaving a thread still blocked on the
+//!   registry behind. Every push gives up after [`PUSH_TIMEOUT`] (or at the
+//!   finish deadline), so such a thread returns by itself soon after.
 
 use std::{
     sync::Arc,
@@ -23,6 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use xxfunc_api::{FunctionId, outputs::OutcomesPage};
 
 use crate::{
@@ -50,6 +54,12 @@ pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// Failed pushes are logged at most this often.
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Longest wait for the registry's answer to one page.
+pub(crate) const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much longer than its deadline [`Pusher::join_by`] waits for the thread.
+const FINISH_GRACE: Duration = Duration::from_millis(100);
 
 /// Why a push did not advance.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +93,8 @@ enum PushError {
 pub(crate) struct Pusher {
     log: Arc<OutcomeLog>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected once the thread returned.
+    done: Receiver<()>,
 }
 
 impl Pusher {
@@ -93,27 +105,48 @@ impl Pusher {
         registry: Arc<dyn Registry>,
         status: StatusHandle,
     ) -> Self {
+        let (done_tx, done) = bounded(0);
         let thread = {
             let log = log.clone();
             std::thread::Builder::new()
                 .name("xxfunc-pusher".into())
-                .spawn(move || run(&log, registry.as_ref(), &status))
+                .spawn(move || run(&log, registry.as_ref(), &status, done_tx))
                 .expect("spawning the outcome pusher thread")
         };
         Self {
             log,
             thread: Some(thread),
+            done,
         }
     }
 
-    /// Pushes what it can within `within`, then stops the thread and waits
-    /// for it.
-    pub(crate) fn finish(mut self, within: Duration) {
-        self.log.finish_by(Instant::now() + within);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the outcome pusher thread panicked");
+    /// Asks the thread to push what it can until `deadline`, then return
+    /// (see [`Pusher::join_by`]).
+    pub(crate) fn finish_by(&self, deadline: Instant) {
+        self.log.finish_by(deadline);
+    }
+
+    /// Waits for the thread asked to finish by `deadline`, at most until
+    /// shortly after it: a thread still blocked on the registry then is left
+    /// to return by itself.
+    pub(crate) fn join_by(mut self, deadline: Instant) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        match self.done.recv_deadline(deadline + FINISH_GRACE) {
+            Err(RecvTimeoutError::Disconnected) => {
+                if thread.join().is_err() {
+                    tracing::error!("the outcome pusher thread panicked");
+                }
+            }
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {
+                let pending = self.log.pending(CONSUMER);
+                tracing::warn!(
+                    pending,
+                    "the registry did not answer by the stop's deadline: stopping with {pending} \
+                     outcome(s) not acknowledged; they are kept and sent after the next start"
+                );
+            }
         }
     }
 }
@@ -127,13 +160,13 @@ impl Drop for Pusher {
     }
 }
 
-fn run(log: &OutcomeLog, registry: &dyn Registry, status: &StatusHandle) {
+fn run(log: &OutcomeLog, registry: &dyn Registry, status: &StatusHandle, _done: Sender<()>) {
     let mut backoff = BACKOFF_MIN;
     let mut failures = 0u64;
     let mut last_warn: Option<Instant> = None;
     loop {
         let (generation, finish_by) = log.wake_state();
-        let round = push_round(log, registry);
+        let round = push_round(log, registry, finish_by);
         status.set_outcomes_pending(Some(log.pending(CONSUMER)));
         let now = Instant::now();
         match round {
@@ -183,10 +216,16 @@ fn run(log: &OutcomeLog, registry: &dyn Registry, status: &StatusHandle) {
 
 /// One page per function that has outcomes to send. Returns whether any
 /// function may have more.
-fn push_round(log: &OutcomeLog, registry: &dyn Registry) -> Result<bool, PushError> {
+fn push_round(
+    log: &OutcomeLog,
+    registry: &dyn Registry,
+    finish_by: Option<Instant>,
+) -> Result<bool, PushError> {
     let mut more = false;
     for (id, bounds) in log.bounds() {
-        more |= push_page(log, registry, &id, bounds)?;
+        let timeout = Instant::now() + PUSH_TIMEOUT;
+        let deadline = finish_by.map_or(timeout, |d| d.min(timeout));
+        more |= push_page(log, registry, &id, bounds, deadline)?;
     }
     Ok(more)
 }
@@ -197,6 +236,7 @@ fn push_page(
     registry: &dyn Registry,
     id: &FunctionId,
     bounds: LogBounds,
+    deadline: Instant,
 ) -> Result<bool, PushError> {
     let acked = log.ack(CONSUMER, id);
     let after = acked.max(bounds.pruned_to);
@@ -222,7 +262,7 @@ fn push_page(
         outcomes,
     };
     let ack = registry
-        .push_outcomes(&page)
+        .push_outcomes_by(&page, deadline)
         .map_err(|source| PushError::Registry {
             id: id.clone(),
             source: Box::new(source),

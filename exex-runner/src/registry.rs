@@ -3,7 +3,7 @@
 //! registry (`LocalRegistry`, feature `local-registry`) and the gateway's
 //! change feed (`GatewayRegistry`, feature `gateway`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xxfunc_api::{
     FeedPage, FeedSnapshot, RunnerReport,
@@ -32,6 +32,19 @@ pub trait Registry: Send + Sync {
     /// A [`RunnerError`](crate::RunnerError) naming the registry when the report cannot be stored.
     fn report(&self, report: &RunnerReport) -> Result<()>;
 
+    /// [`Registry::report`], giving up at `deadline` (a remote registry
+    /// answers [`RunnerError::RegistryTimeout`](crate::RunnerError::RegistryTimeout)
+    /// then). Called from the runner's reporter thread, never its control
+    /// thread. The default ignores the deadline (for registries that answer
+    /// at once, such as the in-process one).
+    ///
+    /// # Errors
+    /// As [`Registry::report`], or the deadline passed.
+    fn report_by(&self, report: &RunnerReport, deadline: Instant) -> Result<()> {
+        let _ = deadline;
+        self.report(report)
+    }
+
     /// Stores a page of one function's outcome log (consecutive outcomes of
     /// this runner, by seq; storing is idempotent by seq) and answers what
     /// the registry now holds of it. Called from the runner's pusher thread,
@@ -41,4 +54,14 @@ pub trait Registry: Send + Sync {
     /// A [`RunnerError`](crate::RunnerError) naming the registry when the page cannot be stored;
     /// the runner keeps the outcomes and sends them again.
     fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck>;
+
+    /// [`Registry::push_outcomes`], giving up at `deadline` (as
+    /// [`Registry::report_by`]). The default ignores the deadline.
+    ///
+    /// # Errors
+    /// As [`Registry::push_outcomes`], or the deadline passed.
+    fn push_outcomes_by(&self, page: &OutcomesPage, deadline: Instant) -> Result<OutcomesAck> {
+        let _ = deadline;
+        self.push_outcomes(page)
+    }
 }

@@ -1,7 +1,8 @@
 //! The runner's main loop: a chain source thread, a registry feed thread, the
-//! outcome pusher thread (with a registry), and the control thread that owns
-//! the [`Runner`] and group-commits events; and the [`StatusHandle`] through
-//! which embedders watch it.
+//! outcome pusher and reporter threads (with a registry), and the control
+//! thread that owns the [`Runner`] and group-commits events (it never waits
+//! for the registry once running: it publishes reports to the reporter); and
+//! the [`StatusHandle`] through which embedders watch it.
 
 use std::{
     sync::{
@@ -21,6 +22,7 @@ use crate::{
     metrics::InvocationMetrics,
     pusher::{self, Pusher},
     registry::Registry,
+    reporter::Reporter,
     runner::Runner,
     source::{ChainSource, EventSink, SourceMessage},
 };
@@ -176,8 +178,11 @@ impl StatusHandle {
 /// The shortest gap between two reports when desired state changed.
 const REPORT_CHANGE_AFTER: Duration = Duration::from_millis(50);
 
-/// How long a clean stop keeps pushing outcomes after the last report.
+/// How long a clean stop keeps pushing outcomes.
 const PUSH_FLUSH: Duration = Duration::from_secs(2);
+
+/// How long a clean stop waits for the registry to take the last report.
+const LAST_REPORT_WITHIN: Duration = Duration::from_secs(2);
 
 enum Control {
     Entry(FeedEntry),
@@ -219,12 +224,14 @@ pub fn serve(
     let (control_tx, control_rx) = unbounded();
     let mut feed_thread: Option<JoinHandle<()>> = None;
     let mut pusher: Option<Pusher> = None;
+    let mut reporter: Option<Reporter> = None;
     if let Some(registry) = &registry {
         let snapshot = registry.snapshot()?;
         runner.sync_snapshot(&snapshot)?;
         let log = runner.outcome_log();
         log.add_consumer(pusher::CONSUMER)?;
         pusher = Some(Pusher::start(log, registry.clone(), status.clone()));
+        reporter = Some(Reporter::start(registry.clone()));
         let registry = registry.clone();
         let closed = closed.clone();
         let mut after = snapshot.seq;
@@ -257,7 +264,7 @@ pub fn serve(
         &mut runner,
         &event_rx,
         &control_rx,
-        registry.as_deref(),
+        reporter.as_ref(),
         &stop,
         &status,
         &options,
@@ -270,20 +277,25 @@ pub fn serve(
     let source_result = source_thread
         .join()
         .unwrap_or_else(|_| Err(RunnerError::SourcePanicked));
-    if let Some(registry) = &registry {
+    // The last outcomes and the last report go out side by side, each with
+    // a deadline, from their own threads: a hanging registry delays the
+    // return by those deadlines at most.
+    let flush_by = Instant::now() + PUSH_FLUSH;
+    if let Some(pusher) = &pusher {
+        pusher.finish_by(flush_by);
+    }
+    if let Some(reporter) = reporter {
         // The last report: nothing runs any more once serve returns.
-        let mut last = runner.take_report();
+        let mut last = runner.report();
         for f in &mut last.functions {
             if f.observed == ObservedState::Running {
                 f.observed = ObservedState::Stopped;
             }
         }
-        if let Err(e) = registry.report(&last) {
-            tracing::warn!("sending the last report to the registry: {e}");
-        }
+        reporter.finish(last, LAST_REPORT_WITHIN);
     }
     if let Some(pusher) = pusher {
-        pusher.finish(PUSH_FLUSH);
+        pusher.join_by(flush_by);
     }
     status.set(runner.report());
     result?;
@@ -297,7 +309,7 @@ fn event_loop(
     runner: &mut Runner,
     events: &Receiver<SourceMessage>,
     control: &Receiver<Control>,
-    registry: Option<&dyn Registry>,
+    reporter: Option<&Reporter>,
     stop: &StopHandle,
     status: &StatusHandle,
     options: &ServeOptions,
@@ -359,17 +371,17 @@ fn event_loop(
                 std::thread::sleep(options.idle);
             }
         }
-        status.set(runner.report());
+        let report = runner.report();
         let since = last_report.elapsed();
-        if let Some(registry) = registry
+        if let Some(reporter) = reporter
             && (since >= options.report_every || (changed && since >= REPORT_CHANGE_AFTER))
         {
             last_report = Instant::now();
             changed = false;
-            if let Err(e) = registry.report(&runner.take_report()) {
-                tracing::warn!("reporting to the registry: {e}");
-            }
+            // The reporter thread sends it; a newer one replaces it unsent.
+            reporter.publish(report.clone());
         }
+        status.set(report);
     }
     Ok(())
 }

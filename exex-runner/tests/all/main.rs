@@ -4,6 +4,7 @@ mod cache;
 mod chain;
 mod exactly_once;
 mod gateway;
+mod hanging;
 mod isolation;
 mod kill9;
 mod metrics;

@@ -43,7 +43,7 @@ fn wait_pending(status: &StatusHandle, what: &str, cond: impl Fn(Option<u64>) ->
     wait_until(what, || cond(status.outcomes_pending()));
 }
 
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
+pub(crate) fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -211,7 +211,7 @@ impl Registry for Switchboard {
 }
 
 /// A registry in `dir` running `hello` (a fixed module) from the head.
-fn hello_registry(dir: &Path, store: &ModuleStore) -> (LocalRegistry, ModuleHash) {
+pub(crate) fn hello_registry(dir: &Path, store: &ModuleStore) -> (LocalRegistry, ModuleHash) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
