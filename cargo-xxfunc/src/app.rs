@@ -121,6 +121,8 @@ pub(crate) enum Command {
     Status(cmd::status::StatusArgs),
     /// Show recent invocations (outputs and logs) of a function.
     Logs(cmd::logs::LogsArgs),
+    /// Read a function's output records by cursor: once, or following (-f) the stream.
+    Outputs(cmd::outputs::OutputsArgs),
     /// Delete modules no name, version, hash function or pin refers to.
     Gc(cmd::gc::GcArgs),
     /// Run the function on recorded chain fixtures through the real runner, offline.

@@ -11,6 +11,8 @@ use xxfunc_api::{
     BindResponse, FunctionName, FunctionView, GcResponse, LogsPage, PinResponse, StartFrom,
 };
 
+use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+
 use crate::wasm_build::Built;
 
 /// What `deploy` did (`--json`: this object).
@@ -110,6 +112,18 @@ impl Backend {
         match self {
             Self::Online(b) => b.logs(selector, limit).await,
             Self::Offline(b) => b.logs(selector, limit).await,
+        }
+    }
+
+    pub(crate) async fn outputs(
+        &self,
+        selector: &str,
+        query: &OutputsQuery,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<OutputsPage> {
+        match self {
+            Self::Online(b) => b.outputs(selector, query, wait).await,
+            Self::Offline(b) => b.outputs(selector, query).await,
         }
     }
 

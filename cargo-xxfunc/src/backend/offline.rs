@@ -12,6 +12,8 @@ use xxfunc_registry::{Registry, RegistryError};
 use xxfunc_service::{Service, ServiceError, ServiceOptions};
 use xxfunc_store::{ModuleStore, StoreError};
 
+use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+
 use crate::{exit_codes, failure::fail};
 
 /// Directory of the registry inside the data directory.
@@ -149,6 +151,24 @@ impl Offline {
     pub(crate) async fn logs(&self, selector: &str, limit: usize) -> anyhow::Result<LogsPage> {
         self.service
             .logs(selector, limit)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The local registry's outputs. Nothing writes to it while this command holds it, so
+    /// there is nothing to wait for: `wait` is not used.
+    pub(crate) async fn outputs(
+        &self,
+        selector: &str,
+        query: &OutputsQuery,
+    ) -> anyhow::Result<OutputsPage> {
+        let id = self
+            .service
+            .resolve(selector)
+            .await
+            .map_err(|e| self.error(e))?;
+        self.service
+            .outputs(id, query.clone())
             .await
             .map_err(|e| self.error(e))
     }

@@ -10,6 +10,10 @@ use xxfunc_api::{
     codes,
 };
 
+use std::time::Duration;
+
+use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+
 use crate::{exit_codes, failure::fail};
 
 /// A gateway.
@@ -102,6 +106,18 @@ impl Online {
     pub(crate) async fn logs(&self, selector: &str, limit: usize) -> anyhow::Result<LogsPage> {
         self.client
             .logs(selector, Some(limit))
+            .await
+            .map_err(|e| self.error(e, Some(selector)))
+    }
+
+    pub(crate) async fn outputs(
+        &self,
+        selector: &str,
+        query: &OutputsQuery,
+        wait: Duration,
+    ) -> anyhow::Result<OutputsPage> {
+        self.client
+            .outputs(selector, query, wait)
             .await
             .map_err(|e| self.error(e, Some(selector)))
     }

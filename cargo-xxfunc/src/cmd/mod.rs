@@ -7,6 +7,7 @@ pub(crate) mod gc;
 pub(crate) mod list;
 pub(crate) mod logs;
 pub(crate) mod new;
+pub(crate) mod outputs;
 pub(crate) mod pin;
 pub(crate) mod start;
 pub(crate) mod status;
@@ -79,6 +80,7 @@ pub(crate) async fn run(app: XxfuncApp) -> anyhow::Result<()> {
         Command::List(args) => list::run(&ctx, args).await,
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Logs(args) => logs::run(&ctx, args).await,
+        Command::Outputs(args) => outputs::run(&ctx, args).await,
         Command::Gc(args) => gc::run(&ctx, args).await,
         Command::Test(args) => test::run(&ctx, args).await,
         Command::Dev(args) => dev::run(&ctx, args).await,

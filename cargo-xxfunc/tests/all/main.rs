@@ -6,4 +6,5 @@ mod errors;
 mod new_build;
 mod offline;
 mod online;
+mod stream;
 mod util;
