@@ -99,7 +99,7 @@ impl WasmEngine {
             &mut state.wasi
         })
         .map_err(RunnerError::Engine)?;
-        sandbox::shadow_poll_oneoff(&mut linker).map_err(RunnerError::Engine)?;
+        sandbox::shadow_wasi(&mut linker).map_err(RunnerError::Engine)?;
         let fingerprint = fingerprint(&engine, &limits);
         let ticker = Some(EpochTicker::start(engine.clone()));
         Ok(Self {
