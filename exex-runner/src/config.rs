@@ -56,9 +56,18 @@ pub struct RunnerConfig {
     /// Most past blocks a lagging (backfilling) function is given per round,
     /// so one backfill never stalls the functions at the head for long.
     pub catch_up_per_round: u64,
-    /// Invocation records kept per function (older ones are pruned in the
-    /// same batch that adds new ones).
-    pub keep_records: u64,
+    /// Blocks on top of an outcome's block after which it is final: an
+    /// outcome is pruned from its function's log once every consumer
+    /// acknowledged it (without consumers, at once) and its block is at
+    /// least this many blocks below the tip. Pruning happens in the commit
+    /// batch, so it never costs an extra write.
+    pub finality_depth: u64,
+    /// Encoded bytes of outcomes kept per function. When a function's log
+    /// grows past it, its oldest outcomes are pruned even if a consumer has
+    /// not acknowledged them or they are not final yet; those a consumer had
+    /// not acknowledged are counted in `Counters::dropped_by_retention` and
+    /// logged, never dropped silently.
+    pub outcome_budget_bytes: u64,
     /// How many recent canonical blocks the runner keeps in memory to serve
     /// backfill without asking the chain source.
     pub block_window: usize,
@@ -79,7 +88,8 @@ impl RunnerConfig {
             quarantine_after: 5,
             max_batch_events: 64,
             catch_up_per_round: 256,
-            keep_records: 100_000,
+            finality_depth: 64,
+            outcome_budget_bytes: 256 << 20,
             block_window: 1024,
             reorg_blocks: 64,
         }

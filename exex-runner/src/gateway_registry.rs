@@ -12,7 +12,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use xxfunc_api::{FeedPage, FeedSnapshot, ModuleHash, RunnerReport, client::Client};
+use xxfunc_api::{
+    FeedPage, FeedSnapshot, ModuleHash, RunnerReport,
+    client::Client,
+    outputs::{OutcomesAck, OutcomesPage},
+};
 
 use crate::{
     blocking::BlockingRuntime,
@@ -22,8 +26,9 @@ use crate::{
 };
 
 /// The gateway as the runner's registry: follows `GET /v1/feed` with long
-/// polls (so a start or stop reaches the runner as soon as it is committed)
-/// and posts reports to `POST /v1/runners/{runner_id}/report`.
+/// polls (so a start or stop reaches the runner as soon as it is committed),
+/// posts reports to `POST /v1/runners/{runner_id}/report` and outcome pages
+/// to `POST /v1/runners/{runner_id}/outcomes`.
 pub struct GatewayRegistry {
     client: Client,
     runner_id: String,
@@ -94,6 +99,12 @@ impl Registry for GatewayRegistry {
     fn report(&self, report: &RunnerReport) -> Result<()> {
         self.runtime
             .block_on(self.client.report(&self.runner_id, report))
+            .map_err(registry_error)
+    }
+
+    fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck> {
+        self.runtime
+            .block_on(self.client.push_outcomes(&self.runner_id, page))
             .map_err(registry_error)
     }
 }

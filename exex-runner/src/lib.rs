@@ -2,8 +2,8 @@
 //! isolated and exactly once.
 //!
 //! This crate owns the wasmtime engine and its limits, the compiled-module
-//! cache (memory and disk), per-function cursors and invocation records in the
-//! runner's own RocksDB, the chain sources (fixture replay and a JSON-RPC
+//! cache (memory and disk), per-function cursors and outcome logs in the
+//! runner's own RocksDB (and the thread that pushes them to the registry), the chain sources (fixture replay and a JSON-RPC
 //! follower) behind one [`ChainSource`] trait, the desired-state seam
 //! ([`Registry`]), what a node adapter tells its node (the resume head and
 //! `FinishedHeight`: [`NodeLink`]), and the runner's Prometheus metrics and
@@ -41,11 +41,18 @@
 //!   [`WasmEngine::invoke`] and [`Outcome`].
 //! - [`Runner`]: functions, cursors and group commit. [`Runner::process`]
 //!   runs a batch of events (functions in parallel on `workers` threads, each
-//!   function in order) and writes every cursor, record and the source
+//!   function in order) and writes every cursor, outcome and the source
 //!   checkpoint in one synced RocksDB batch. [`Runner::safe_height`] is what
 //!   the node may be told as `FinishedHeight`.
+//! - **Outcome log**: per function, every invocation's outcome numbered by
+//!   seq (raw stdout bytes, stderr, status, block), read in pages with
+//!   [`Runner::outcomes`]; pruned in the commit batch once every consumer
+//!   (the registry, [`Runner::add_consumer`]) acknowledged an outcome and its
+//!   block is final, or when the byte budget forces it (counted, logged).
 //! - [`serve`]: the loop a binary runs: a [`ChainSource`] thread, a
-//!   [`Registry`] feed thread, reports, backfill rounds when idle; its
+//!   [`Registry`] feed thread, the outcome pusher thread (pages by seq to
+//!   [`Registry::push_outcomes`], resent from the stored acknowledgement),
+//!   reports, backfill rounds when idle; its
 //!   [`StatusHandle`] is what embedders watch (report, metrics, node errors).
 //! - [`Registry`]: desired state from the in-process registry
 //!   (`LocalRegistry`) or a gateway's change feed (`GatewayRegistry`);
@@ -104,6 +111,8 @@ pub mod metrics;
 mod module_cache;
 mod modules;
 mod node;
+mod outcome_log;
+mod pusher;
 mod registry;
 mod runner;
 mod sandbox;

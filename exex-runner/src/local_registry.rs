@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use xxfunc_api::{FeedPage, FeedSnapshot, RunnerReport};
+use xxfunc_api::{
+    FeedPage, FeedSnapshot, RunnerReport,
+    outputs::{OutcomesAck, OutcomesPage},
+};
 
 use crate::{
     error::{Result, RunnerError},
@@ -67,6 +70,12 @@ impl Registry for LocalRegistry {
     fn report(&self, report: &RunnerReport) -> Result<()> {
         self.registry
             .record_report(&self.runner_id, report)
+            .map_err(registry_error)
+    }
+
+    fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck> {
+        self.registry
+            .record_outcomes(&self.runner_id, page)
             .map_err(registry_error)
     }
 }

@@ -7,8 +7,10 @@
 //! | `xxfunc_runner_head` | gauge | | chain tip the runner has processed |
 //! | `xxfunc_runner_safe_height` | gauge | | lowest cursor over running functions |
 //! | `xxfunc_runner_node_errors_total` | counter | | failed questions to the node (ExEx resume point, `FinishedHeight`) |
+//! | `xxfunc_runner_outcomes_pending` | gauge | | outcomes kept but not yet acknowledged by the registry (absent without one) |
 //! | `xxfunc_function_invocations_total` | counter | `id` | invocations run (persisted: survives restarts) |
 //! | `xxfunc_function_failures_total` | counter | `id` | failed invocations (persisted) |
+//! | `xxfunc_function_dropped_by_retention_total` | counter | `id` | outcomes the retention budget pruned before every consumer acknowledged them (persisted) |
 //! | `xxfunc_function_cursor` | gauge | `id` | last block each function fully processed |
 //! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
 //! | `xxfunc_function_unsupported_wasi_calls_total` | counter | `id` | calls to WASI functions the sandbox does not implement (`sock_*`), by the function's module since the process started; logged at most once per module per 10 s ([`crate::host_calls`]) |
@@ -96,6 +98,7 @@ pub fn render(status: &StatusHandle) -> String {
     registry.register_collector(Box::new(ReportMetrics {
         report: status.get(),
         node: status.node_errors(),
+        outcomes_pending: status.outcomes_pending(),
     }));
     registry.register_with_unit(
         "xxfunc_function_invocation_duration",
@@ -114,6 +117,7 @@ pub fn render(status: &StatusHandle) -> String {
 struct ReportMetrics {
     report: RunnerReport,
     node: NodeErrors,
+    outcomes_pending: Option<u64>,
 }
 
 impl ReportMetrics {
@@ -172,6 +176,12 @@ impl Collector for ReportMetrics {
             None,
             MetricType::Counter,
         )?)?;
+        Self::gauge(
+            &mut encoder,
+            "xxfunc_runner_outcomes_pending",
+            "Outcomes kept but not yet acknowledged by the registry.",
+            self.outcomes_pending,
+        )?;
         self.per_function(
             &mut encoder,
             "xxfunc_function_invocations",
@@ -185,6 +195,13 @@ impl Collector for ReportMetrics {
             "Failed invocations.",
             MetricType::Counter,
             |f| Some(ConstCounter::new(f.counters.failures)),
+        )?;
+        self.per_function(
+            &mut encoder,
+            "xxfunc_function_dropped_by_retention",
+            "Outcomes the retention budget pruned before every consumer acknowledged them.",
+            MetricType::Counter,
+            |f| Some(ConstCounter::new(f.counters.dropped_by_retention)),
         )?;
         self.per_function(
             &mut encoder,

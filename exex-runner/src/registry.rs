@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use xxfunc_api::{FeedPage, FeedSnapshot, RunnerReport};
+use xxfunc_api::{
+    FeedPage, FeedSnapshot, RunnerReport,
+    outputs::{OutcomesAck, OutcomesPage},
+};
 
 use crate::error::Result;
 
@@ -28,4 +31,14 @@ pub trait Registry: Send + Sync {
     /// # Errors
     /// A [`RunnerError`](crate::RunnerError) naming the registry when the report cannot be stored.
     fn report(&self, report: &RunnerReport) -> Result<()>;
+
+    /// Stores a page of one function's outcome log (consecutive outcomes of
+    /// this runner, by seq; storing is idempotent by seq) and answers what
+    /// the registry now holds of it. Called from the runner's pusher thread,
+    /// never its control thread; a page is at most a few MiB.
+    ///
+    /// # Errors
+    /// A [`RunnerError`](crate::RunnerError) naming the registry when the page cannot be stored;
+    /// the runner keeps the outcomes and sends them again.
+    fn push_outcomes(&self, page: &OutcomesPage) -> Result<OutcomesAck>;
 }

@@ -7,13 +7,10 @@
 //! gets which event), `commit` (execution and the one synced batch) and
 //! `report` (safe height, reports, records).
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use xxfunc_abi::{ChainBlock, EventKind};
-use xxfunc_api::{BlockRef, FunctionId, InvocationRecord, ObservedState};
+use xxfunc_api::{BlockRef, FunctionId, ObservedState};
 
 use crate::{
     config::RunnerConfig,
@@ -22,6 +19,7 @@ use crate::{
     metrics::InvocationMetrics,
     module_cache::{LoadedModule, ModuleCache},
     modules::ModuleSource,
+    outcome_log::{LogBounds, OutcomeLog},
     source::{BlockSource, ChainEvent},
     state_db::{Checkpoint, FunctionRecord, StateDb},
 };
@@ -30,6 +28,7 @@ mod commit;
 mod desired;
 mod planner;
 mod report;
+mod retention;
 mod window;
 
 use planner::Planner;
@@ -79,19 +78,25 @@ pub struct BatchSummary {
 ///
 /// Exactly-once: every call that runs invocations ends with one synced
 /// RocksDB batch holding each affected function's new cursor, counters and
-/// invocation records, plus the source checkpoint. A crash before that write
-/// loses nothing (the events are re-sent and re-run, deterministically); after
-/// it, nothing is re-run.
+/// outcomes (appended to its outcome log), plus the source checkpoint. A
+/// crash before that write loses nothing (the events are re-sent and re-run,
+/// deterministically); after it, nothing is re-run.
+///
+/// The outcome log of each function numbers outcomes 1, 2, 3, ... and their
+/// output records (items) contiguously; it is read by seq
+/// ([`Runner::outcomes`]) and pruned in the same batch once every consumer
+/// acknowledged an outcome and its block is final, or when the function's
+/// byte budget forces it (counted in `dropped_by_retention`).
 pub struct Runner {
     config: RunnerConfig,
     cache: Arc<ModuleCache>,
     modules: Arc<dyn ModuleSource>,
-    db: StateDb,
+    db: Arc<StateDb>,
+    log: Arc<OutcomeLog>,
     functions: BTreeMap<FunctionId, Function>,
     checkpoint: Checkpoint,
     window: BTreeMap<u64, Arc<ChainBlock>>,
     history: Option<Arc<dyn BlockSource>>,
-    recent: VecDeque<InvocationRecord>,
     totals: BatchSummary,
     metrics: InvocationMetrics,
 }
@@ -138,7 +143,7 @@ impl Runner {
         cache: Arc<ModuleCache>,
         modules: Arc<dyn ModuleSource>,
     ) -> Result<Self> {
-        let db = StateDb::open(&config.data_dir.join("db"))?;
+        let db = Arc::new(StateDb::open(&config.data_dir.join("db"))?);
         let checkpoint = db.checkpoint()?;
         // The stored recent blocks, when they end at the checkpoint's tip, are
         // the runner's view of the chain: they refill the window.
@@ -157,12 +162,13 @@ impl Runner {
             checkpoint,
             window,
             history: None,
-            recent: VecDeque::new(),
             totals: BatchSummary::default(),
             metrics: InvocationMetrics::default(),
+            log: Arc::new(OutcomeLog::new(db.clone())),
             db,
         };
         for rec in runner.db.functions()? {
+            runner.log.publish(&rec.id, bounds(&rec));
             let mut f = Function {
                 rec,
                 module: None,
@@ -278,6 +284,13 @@ impl Runner {
             planner.catch_up(self, &id, tip.number)?;
         }
         self.execute(planner, None)
+    }
+}
+
+fn bounds(rec: &FunctionRecord) -> LogBounds {
+    LogBounds {
+        pruned_to: rec.pruned_to,
+        last_seq: rec.last_seq,
     }
 }
 

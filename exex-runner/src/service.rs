@@ -1,6 +1,7 @@
-//! The runner's main loop: a chain source thread, a registry feed thread, and
-//! the control thread that owns the [`Runner`] and group-commits events; and
-//! the [`StatusHandle`] through which embedders watch it.
+//! The runner's main loop: a chain source thread, a registry feed thread, the
+//! outcome pusher thread (with a registry), and the control thread that owns
+//! the [`Runner`] and group-commits events; and the [`StatusHandle`] through
+//! which embedders watch it.
 
 use std::{
     sync::{
@@ -18,6 +19,7 @@ use xxfunc_api::{FeedEntry, ObservedState, RunnerReport};
 use crate::{
     error::{Result, RunnerError},
     metrics::InvocationMetrics,
+    pusher::{self, Pusher},
     registry::Registry,
     runner::Runner,
     source::{ChainSource, EventSink, SourceMessage},
@@ -89,6 +91,7 @@ struct Status {
     report: RwLock<RunnerReport>,
     node: Mutex<NodeErrors>,
     metrics: InvocationMetrics,
+    outcomes_pending: Mutex<Option<u64>>,
 }
 
 impl Default for Status {
@@ -102,6 +105,7 @@ impl Default for Status {
             }),
             node: Mutex::new(NodeErrors::default()),
             metrics: InvocationMetrics::default(),
+            outcomes_pending: Mutex::new(None),
         }
     }
 }
@@ -141,8 +145,18 @@ impl StatusHandle {
         &self.0.metrics
     }
 
+    /// Outcomes kept but not yet acknowledged by the registry, over all
+    /// functions, as the pusher last saw them (`None` without a registry).
+    pub fn outcomes_pending(&self) -> Option<u64> {
+        *self.0.outcomes_pending.lock()
+    }
+
     pub(crate) fn set(&self, report: RunnerReport) {
         *self.0.report.write() = report;
+    }
+
+    pub(crate) fn set_outcomes_pending(&self, pending: Option<u64>) {
+        *self.0.outcomes_pending.lock() = pending;
     }
 
     /// Counts `error` (a failed question to the node), keeps its text, and
@@ -162,13 +176,21 @@ impl StatusHandle {
 /// The shortest gap between two reports when desired state changed.
 const REPORT_CHANGE_AFTER: Duration = Duration::from_millis(50);
 
+/// How long a clean stop keeps pushing outcomes after the last report.
+const PUSH_FLUSH: Duration = Duration::from_secs(2);
+
 enum Control {
     Entry(FeedEntry),
 }
 
 /// Runs `runner` on `source`, following `registry` (when given) for desired
-/// state, until `stop` (or the end of the source, per `options.until`).
+/// state and pushing every function's outcome log to it (from a thread of
+/// its own), until `stop` (or the end of the source, per `options.until`).
 /// Returns the runner so an embedder can read outputs afterwards.
+///
+/// With a registry, the registry is a consumer of the outcome logs: an
+/// outcome is pruned only once it acknowledged it (and its block is final),
+/// or when a function's retention budget forces it.
 ///
 /// # Errors
 /// The first fatal error: the source failed for good, the registry snapshot
@@ -196,9 +218,13 @@ pub fn serve(
 
     let (control_tx, control_rx) = unbounded();
     let mut feed_thread: Option<JoinHandle<()>> = None;
+    let mut pusher: Option<Pusher> = None;
     if let Some(registry) = &registry {
         let snapshot = registry.snapshot()?;
         runner.sync_snapshot(&snapshot)?;
+        let log = runner.outcome_log();
+        log.add_consumer(pusher::CONSUMER)?;
+        pusher = Some(Pusher::start(log, registry.clone(), status.clone()));
         let registry = registry.clone();
         let closed = closed.clone();
         let mut after = snapshot.seq;
@@ -255,6 +281,9 @@ pub fn serve(
         if let Err(e) = registry.report(&last) {
             tracing::warn!("sending the last report to the registry: {e}");
         }
+    }
+    if let Some(pusher) = pusher {
+        pusher.finish(PUSH_FLUSH);
     }
     status.set(runner.report());
     result?;

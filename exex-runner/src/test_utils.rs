@@ -23,7 +23,7 @@ use tempfile::TempDir;
 use xxfunc_abi::ChainBlock;
 use xxfunc_api::{
     BlockRef, DesiredState, FunctionId, FunctionReport, FunctionSpec, InvocationRecord,
-    InvocationStatus, StartFrom,
+    InvocationStatus, StartFrom, outputs::OutcomeEntry,
 };
 use xxfunc_store::{ModuleHash, ModuleStore};
 
@@ -188,7 +188,9 @@ impl Harness {
             .process(&[ChainEvent::revert(0, block.clone())])
     }
 
-    /// Every kept invocation record of `id`.
+    /// Every kept invocation record of `id` (the outcome log as records:
+    /// stdout decoded lossily; see [`Harness::outcomes`] for the bytes). A
+    /// test's logs are small; this reads them in pages.
     ///
     /// # Panics
     /// When the function is unknown or the database fails.
@@ -196,6 +198,25 @@ impl Harness {
         self.runner()
             .outputs(id)
             .expect("reading invocation records")
+    }
+
+    /// Every kept outcome of `id`, read page by page.
+    ///
+    /// # Panics
+    /// When the function is unknown or the database fails.
+    pub fn outcomes(&self, id: &FunctionId) -> Vec<OutcomeEntry> {
+        let mut out: Vec<OutcomeEntry> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |o| o.seq);
+            let page = self
+                .runner()
+                .outcomes(id, after, 64, 1 << 20)
+                .expect("reading the outcome log");
+            if page.is_empty() {
+                return out;
+            }
+            out.extend(page);
+        }
     }
 
     /// The report of `id`.

@@ -10,12 +10,17 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8722";
 /// Default limit of JSON request bodies (bind, start, gc, ...).
 pub const DEFAULT_JSON_LIMIT: usize = 64 * 1024;
 
-/// Default limit of runner reports (they carry recent invocation outputs).
+/// Default limit of runner reports and outcome pages (pages carry outputs of up to
+/// 1.25 MiB per outcome).
 pub const DEFAULT_REPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 pub use xxfunc_service::DEFAULT_UPLOAD_GRACE;
 
-/// Longest accepted `wait_ms` of a feed long poll.
+/// Default time an outputs event stream waits for a client that does not read, with
+/// its buffer full, before disconnecting it.
+pub const DEFAULT_SSE_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest accepted `wait_ms` of a feed or outputs long poll.
 pub const MAX_FEED_WAIT_MS: u64 = 60_000;
 
 /// Configuration of a gateway server.
@@ -49,6 +54,9 @@ pub struct GatewayConfig {
     /// How long a freshly uploaded module is safe from garbage collection
     /// (so a deploy's bind can follow its upload).
     pub upload_grace: Duration,
+    /// How long an outputs event stream waits for a client that does not read (its
+    /// buffer full) before disconnecting it.
+    pub sse_send_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -69,6 +77,7 @@ impl GatewayConfig {
             json_limit: DEFAULT_JSON_LIMIT,
             report_limit: DEFAULT_REPORT_LIMIT,
             upload_grace: DEFAULT_UPLOAD_GRACE,
+            sse_send_timeout: DEFAULT_SSE_SEND_TIMEOUT,
         }
     }
 
@@ -105,6 +114,12 @@ impl GatewayConfig {
     /// Sets how long fresh uploads are safe from garbage collection.
     pub fn with_upload_grace(mut self, grace: Duration) -> Self {
         self.upload_grace = grace;
+        self
+    }
+
+    /// Sets how long an event stream waits for a client that does not read.
+    pub fn with_sse_send_timeout(mut self, timeout: Duration) -> Self {
+        self.sse_send_timeout = timeout;
         self
     }
 

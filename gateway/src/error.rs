@@ -84,6 +84,12 @@ impl ApiError {
                     | RegistryError::NameNotFound { .. }
                     | RegistryError::PrefixNotFound { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
                     RegistryError::Ambiguous { .. } => (S::CONFLICT, codes::AMBIGUOUS_HASH),
+                    RegistryError::AfterBeyondHead { .. } => {
+                        (S::BAD_REQUEST, codes::AFTER_BEYOND_HEAD)
+                    }
+                    RegistryError::InvalidRunner { .. }
+                    | RegistryError::InvalidOutcomes { .. }
+                    | RegistryError::InvalidQuery { .. } => (S::BAD_REQUEST, codes::BAD_REQUEST),
                     RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),
                     _ => (S::INTERNAL_SERVER_ERROR, codes::INTERNAL),
                 },

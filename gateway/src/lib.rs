@@ -62,8 +62,8 @@ mod server;
 mod state;
 
 pub use config::{
-    DEFAULT_JSON_LIMIT, DEFAULT_LISTEN, DEFAULT_REPORT_LIMIT, DEFAULT_UPLOAD_GRACE, GatewayConfig,
-    MAX_FEED_WAIT_MS,
+    DEFAULT_JSON_LIMIT, DEFAULT_LISTEN, DEFAULT_REPORT_LIMIT, DEFAULT_SSE_SEND_TIMEOUT,
+    DEFAULT_UPLOAD_GRACE, GatewayConfig, MAX_FEED_WAIT_MS,
 };
 pub use error::{ApiError, ApiResult};
 pub use server::{GatewayError, RunningGateway, serve, serve_with};

@@ -4,7 +4,9 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
-use xxfunc_gateway::{DEFAULT_LISTEN, DEFAULT_UPLOAD_GRACE, GatewayConfig, serve};
+use xxfunc_gateway::{
+    DEFAULT_LISTEN, DEFAULT_SSE_SEND_TIMEOUT, DEFAULT_UPLOAD_GRACE, GatewayConfig, serve,
+};
 use xxfunc_store::{DEFAULT_MAX_MODULE_SIZE, StoreConfig};
 
 /// The xxfunc gateway: module uploads, names, versions, desired states and the
@@ -34,6 +36,10 @@ struct Args {
     /// Seconds a freshly uploaded module is safe from garbage collection.
     #[arg(long, default_value_t = DEFAULT_UPLOAD_GRACE.as_secs())]
     gc_grace_secs: u64,
+    /// Milliseconds an outputs event stream waits for a client that does not read (its
+    /// buffer full) before disconnecting it.
+    #[arg(long, default_value_t = DEFAULT_SSE_SEND_TIMEOUT.as_millis() as u64)]
+    sse_send_timeout_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +71,7 @@ async fn run() -> anyhow::Result<()> {
         .with_token(args.token)
         .with_workers(args.workers)
         .with_upload_grace(std::time::Duration::from_secs(args.gc_grace_secs))
+        .with_sse_send_timeout(std::time::Duration::from_millis(args.sse_send_timeout_ms))
         .with_store_config(StoreConfig::default().with_max_module_size(args.max_module_size));
     if let Some(store) = args.store {
         config = config.with_store(store);

@@ -2,7 +2,8 @@
 //!
 //! Per request (labels `method`, route pattern `route`, `status`): a counter
 //! and a latency histogram. Domain counters: module uploads by result,
-//! deploys, modules removed by garbage collection, runner reports. Gauges read
+//! deploys, modules removed by garbage collection, runner reports, outcomes stored,
+//! event streams cut for not reading; connected event-stream clients. Gauges read
 //! from the registry at scrape time: feed head, functions, started functions.
 
 use std::time::Duration;
@@ -58,6 +59,21 @@ pub(crate) struct Metrics {
     pub(crate) deploys: Counter,
     pub(crate) gc_removed: Counter,
     pub(crate) reports: Counter,
+    /// Outcomes stored from runners' pushes.
+    pub(crate) outcomes_stored: Counter,
+    /// Event-stream clients connected now.
+    sse_clients: Gauge,
+    /// Event-stream clients disconnected because they did not read.
+    pub(crate) sse_slow_clients: Counter,
+}
+
+/// One connected event-stream client, counted in the gauge while it lives.
+pub(crate) struct SseClient(Gauge);
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Gauges read at scrape time.
@@ -104,6 +120,20 @@ impl Default for Metrics {
         let deploys = counter("xxfunc_deploys", "Binds that recorded a new version");
         let gc_removed = counter("xxfunc_gc_removed", "Modules removed by garbage collection");
         let reports = counter("xxfunc_runner_reports", "Runner reports received");
+        let outcomes_stored = counter(
+            "xxfunc_outcomes_stored",
+            "Outcomes stored from runners' pushes (duplicates skipped)",
+        );
+        let sse_slow_clients = counter(
+            "xxfunc_sse_slow_clients",
+            "Output event streams cut because the client did not read",
+        );
+        let sse_clients = Gauge::default();
+        registry.register(
+            "xxfunc_sse_clients",
+            "Output event-stream clients connected",
+            sse_clients.clone(),
+        );
         Self {
             registry,
             requests,
@@ -114,6 +144,9 @@ impl Default for Metrics {
             deploys,
             gc_removed,
             reports,
+            outcomes_stored,
+            sse_clients,
+            sse_slow_clients,
         }
     }
 }
@@ -134,6 +167,12 @@ impl Metrics {
 
     pub(crate) fn inc(counter: &Counter) {
         counter.inc();
+    }
+
+    /// Counts an event-stream client until the returned guard drops.
+    pub(crate) fn sse_client(&self) -> SseClient {
+        self.sse_clients.inc();
+        SseClient(self.sse_clients.clone())
     }
 
     /// The Prometheus text exposition (format 0.0.4): every metric, then
@@ -187,6 +226,8 @@ mod tests {
         let metrics = Metrics::default();
         Metrics::inc(&metrics.deploys);
         Metrics::inc(&metrics.uploads_created);
+        let _client = metrics.sse_client();
+        drop(metrics.sse_client());
         metrics.record(
             "GET",
             "/v1/functions/{name}",
@@ -210,6 +251,9 @@ mod tests {
             "xxfunc_deploys_total 1",
             "xxfunc_gc_removed_total 0",
             "xxfunc_runner_reports_total 0",
+            "xxfunc_outcomes_stored_total 0",
+            "xxfunc_sse_slow_clients_total 0",
+            "xxfunc_sse_clients 1",
             "# TYPE xxfunc_feed_head gauge",
             "xxfunc_feed_head 7",
             "xxfunc_functions 3",

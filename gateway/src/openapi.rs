@@ -24,6 +24,7 @@ use xxfunc_api::{
     BindRequest, BindResponse, ErrorBody, FeedPage, FeedSnapshot, FunctionView, GcRequest,
     GcResponse, Health, LogsPage, PinResponse, RunnerReport, StartRequest, UploadResponse,
     openapi::ModuleHashSchema,
+    outputs::{OutcomesAck, OutcomesPage},
 };
 
 /// The document served at `GET /v1/openapi.json`, built once.
@@ -51,6 +52,7 @@ pub(crate) fn json() -> &'static str {
     paths(
         health, metrics, openapi_document, upload_module, download_module, gc, list_functions,
         get_function, bind, start, stop, pin, unpin, logs, feed_snapshot, feed, report,
+        outcomes,
     ),
     // The error response is written by hand, so its schema is named here.
     components(schemas(ErrorBody), responses(ErrorResponse)),
@@ -400,7 +402,8 @@ fn feed() {}
 
 /// A runner's report.
 ///
-/// Its observed state, cursors, errors, counters and recent invocations.
+/// Its observed state, cursors, errors and counters, kept per runner and function.
+/// (`invocations` is ignored: invocations arrive as outcomes.)
 #[utoipa::path(
     post, path = "/v1/runners/{runner}/report", operation_id = "report",
     params(("runner" = String, Path, description = "The runner's id.", pattern = "^[A-Za-z0-9._-]{1,128}$")),
@@ -416,6 +419,29 @@ fn feed() {}
 )]
 #[allow(dead_code)]
 fn report() {}
+
+/// A page of a runner's outcome log of one function.
+///
+/// Stored idempotently by seq: outcomes already held (or pruned by the gateway's
+/// retention) are skipped, gaps are allowed. The answer is the highest seq held before
+/// and after the page; a runner that sees `head_before` below what it had acknowledged
+/// resends from there. The body limit is the report limit (16 MiB by default).
+#[utoipa::path(
+    post, path = "/v1/runners/{runner}/outcomes", operation_id = "pushOutcomes",
+    params(("runner" = String, Path, description = "The runner's id.", pattern = "^[A-Za-z0-9._-]{1,128}$")),
+    request_body = OutcomesPage,
+    responses(
+        (status = 200, description = "Stored", body = OutcomesAck),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 413, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[allow(dead_code)]
+fn outcomes() {}
 
 #[cfg(test)]
 mod tests {

@@ -133,11 +133,18 @@ pub async fn serve_with(
         config.token.clone(),
         config.json_limit,
         config.report_limit,
+        config.sse_send_timeout,
     ));
     {
         let feed = state.feed.clone();
         registry.on_commit(move |head| {
             feed.send_replace(head);
+        });
+        let arrivals = state.outcomes.clone();
+        let stored = state.metrics.outcomes_stored.clone();
+        registry.on_outcomes(move |_runner, _id, count| {
+            stored.inc_by(count);
+            arrivals.send_modify(|n| *n += 1);
         });
     }
     let app_state = state.clone();

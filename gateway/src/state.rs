@@ -24,8 +24,12 @@ pub(crate) struct AppState {
     token: Option<Vec<u8>>,
     pub(crate) metrics: Metrics,
     pub(crate) feed: watch::Sender<u64>,
+    /// Bumped after every push that stored outcomes (outputs long polls and streams wait on it).
+    pub(crate) outcomes: watch::Sender<u64>,
     pub(crate) json_limit: usize,
     pub(crate) report_limit: usize,
+    /// How long an event stream waits for a client that does not read before cutting it.
+    pub(crate) sse_send_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -34,17 +38,21 @@ impl AppState {
         token: Option<String>,
         json_limit: usize,
         report_limit: usize,
+        sse_send_timeout: std::time::Duration,
     ) -> Self {
         let registry = service.registry().clone();
         let (feed, _) = watch::channel(registry.feed_head());
+        let (outcomes, _) = watch::channel(0);
         Self {
             service,
             registry,
             token: token.map(String::into_bytes),
             metrics: Metrics::default(),
             feed,
+            outcomes,
             json_limit,
             report_limit,
+            sse_send_timeout,
         }
     }
 

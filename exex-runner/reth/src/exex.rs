@@ -18,7 +18,8 @@ use reth_ethereum::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 use xxfunc_api::{
-    BlockRef, FeedPage, FeedSnapshot, InvocationRecord, InvocationStatus, RunnerReport,
+    BlockRef, FeedPage, FeedSnapshot, InvocationStatus, RunnerReport,
+    outputs::{OutcomeEntry, OutcomesAck, OutcomesPage},
 };
 use xxfunc_runner::{
     BlockHashes, BlockSource, BoxError, ChainEvent, ChainSource, Checkpoint, EventSink, NodeLink,
@@ -288,8 +289,11 @@ impl ChainSource for ExExSource {
     }
 }
 
-/// The registry, with each invocation of a report that printed something or failed also
-/// logged (target `xxfunc::output`), so a node's log shows what functions output per block.
+/// The registry, with each outcome the registry newly stored that printed something or
+/// failed also logged (target `xxfunc::output`), so a node's log shows what functions
+/// output per block. Outcomes come from the runner's pusher thread (`push_outcomes`), not
+/// from reports; one is logged once the registry acknowledged it, so a page sent again
+/// after a failure is not logged twice.
 struct OutputLog(Arc<dyn Registry>);
 
 impl Registry for OutputLog {
@@ -302,21 +306,28 @@ impl Registry for OutputLog {
     }
 
     fn report(&self, report: &RunnerReport) -> xxfunc_runner::Result<()> {
-        let printed = |r: &&InvocationRecord| {
-            !r.stdout.is_empty() || !matches!(r.status, InvocationStatus::Ok)
-        };
-        for r in report.invocations.iter().filter(printed) {
-            info!(
-                target: "xxfunc::output",
-                id = %r.id, kind = ?r.kind, block = r.block.number, status = ?r.status,
-                "{}", r.stdout.trim_end()
-            );
-        }
         if let Err(e) = self.0.report(report) {
             warn!(target: TARGET, "reporting to the registry: {e}");
             return Err(e);
         }
         Ok(())
+    }
+
+    fn push_outcomes(&self, page: &OutcomesPage) -> xxfunc_runner::Result<OutcomesAck> {
+        let ack = self.0.push_outcomes(page)?;
+        let printed = |o: &&OutcomeEntry| {
+            o.seq > ack.head_before
+                && o.seq <= ack.head
+                && (!o.stdout.0.is_empty() || !matches!(o.status, InvocationStatus::Ok))
+        };
+        for o in page.outcomes.iter().filter(printed) {
+            info!(
+                target: "xxfunc::output",
+                id = %page.id, seq = o.seq, kind = ?o.kind, block = o.block.number, status = ?o.status,
+                "{}", String::from_utf8_lossy(&o.stdout.0).trim_end()
+            );
+        }
+        Ok(ack)
     }
 }
 

@@ -1,13 +1,24 @@
 //! Execution and group commit: a plan's deliveries run on the workers, then
-//! every cursor, counter, invocation record, recent block and the source
-//! checkpoint go to disk in one synced batch.
+//! every cursor, counter, outcome (appended to its function's outcome log),
+//! the pruning retention decided, recent block and the source checkpoint go
+//! to disk in one synced batch.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::HashMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use xxfunc_abi::EventKind;
-use xxfunc_api::{InvocationRecord, InvocationStatus};
+use xxfunc_api::{
+    FunctionId, InvocationStatus,
+    outputs::{Bytes64, OutcomeEntry},
+};
 
-use super::{BatchSummary, Runner, api_kind, planner::Planner, report::RECENT_RECORDS};
+use super::{
+    BatchSummary, Runner, api_kind, bounds,
+    planner::Planner,
+    retention::{Fresh, Policy, retain},
+};
 use crate::{
     dispatch::{self, Job},
     error::Result,
@@ -63,8 +74,10 @@ impl Runner {
             .map_or(0, |d| d.as_millis() as u64);
         let mut summary = BatchSummary::default();
         let mut batch = self.db.batch();
+        let mut fresh: HashMap<FunctionId, Vec<Fresh>> = HashMap::new();
         for ((id, job), outcomes) in ids.iter().zip(&jobs).zip(results) {
             let f = self.functions.get_mut(id).expect("planned functions exist");
+            let added = fresh.entry(id.clone()).or_default();
             for (d, o) in job.deliveries.iter().zip(outcomes) {
                 self.metrics.observe(id, o.duration);
                 summary.invocations += 1;
@@ -77,24 +90,30 @@ impl Runner {
                 } else {
                     f.rec.counters.consecutive_failures = 0;
                 }
-                let record = InvocationRecord {
-                    id: id.clone(),
-                    hash: f.rec.hash,
+                let mut entry = OutcomeEntry {
+                    seq: f.rec.last_seq + 1,
                     kind: api_kind(d.kind),
                     block: block_ref(&d.block),
+                    hash: f.rec.hash,
                     status: o.status,
                     duration_us: o.duration.as_micros() as u64,
-                    stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
                     at_ms: now_ms,
+                    stdout: Bytes64(o.stdout),
+                    stderr: Bytes64(o.stderr),
+                    first_item: f.rec.last_item + 1,
+                    item_count: 0,
                 };
-                batch.put_record(id, f.rec.next_record, &record);
-                f.rec.next_record += 1;
+                entry.item_count = entry.count_records();
+                let bytes = batch.put_outcome(id, &entry) as u64;
+                f.rec.last_seq = entry.seq;
+                f.rec.last_item += u64::from(entry.item_count);
+                f.rec.kept_bytes += bytes;
+                added.push(Fresh {
+                    seq: entry.seq,
+                    bytes,
+                    number: entry.block.number,
+                });
                 f.rec.position = d.after;
-                if self.recent.len() >= RECENT_RECORDS {
-                    self.recent.pop_front();
-                }
-                self.recent.push_back(record);
             }
             if f.rec.counters.consecutive_failures >= self.config.quarantine_after {
                 let reason = format!(
@@ -105,10 +124,31 @@ impl Runner {
                 tracing::warn!(id = %id, "quarantined: {reason}");
                 f.rec.quarantined = Some(reason);
             }
-            if f.rec.next_record > self.config.keep_records {
-                batch.prune_records(id, f.rec.next_record - self.config.keep_records);
+        }
+        // Retention, for every function (the tip moved for all of them).
+        let tip = checkpoint
+            .map_or(self.checkpoint.tip, |cp| cp.tip)
+            .map(|t| t.number);
+        let mut changed = Vec::new();
+        for (id, f) in &mut self.functions {
+            let added = fresh.remove(id);
+            let policy = Policy {
+                tip,
+                depth: self.config.finality_depth,
+                budget: self.config.outcome_budget_bytes,
+                acked: self.log.acked_by_all(id),
+            };
+            let pruned = retain(
+                &self.db,
+                &mut batch,
+                &mut f.rec,
+                added.as_deref().unwrap_or_default(),
+                policy,
+            )?;
+            if added.is_some() || pruned {
+                batch.put_function(&f.rec);
+                changed.push(id.clone());
             }
-            batch.put_function(&f.rec);
         }
         for (number, envelope) in &blocks {
             match envelope {
@@ -127,6 +167,12 @@ impl Runner {
         batch.commit()?;
         if let Some(cp) = checkpoint {
             self.checkpoint = cp;
+        }
+        for id in &changed {
+            self.log.publish(id, bounds(&self.functions[id].rec));
+        }
+        if !changed.is_empty() {
+            self.log.notify();
         }
         self.totals.invocations += summary.invocations;
         self.totals.failures += summary.failures;

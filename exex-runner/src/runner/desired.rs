@@ -2,7 +2,7 @@
 //! registry says, and loading their modules.
 
 use xxfunc_api::{
-    BlockRef, Counters, DesiredState, FeedEntry, FeedSnapshot, FunctionId, FunctionSpec, StartFrom,
+    BlockRef, DesiredState, FeedEntry, FeedSnapshot, FunctionId, FunctionSpec, StartFrom,
 };
 
 use super::{Function, Runner};
@@ -51,24 +51,22 @@ impl Runner {
             }),
         };
         let tip = self.checkpoint.tip;
-        let mut f = match self.functions.remove(&spec.id) {
-            Some(f) => f,
+        let (mut f, new) = match self.functions.remove(&spec.id) {
+            Some(f) => (f, false),
             None if !started => return Ok(()),
-            None => Function {
-                rec: FunctionRecord {
-                    id: spec.id.clone(),
-                    hash: spec.hash,
-                    started: true,
-                    start_generation: spec.start_generation,
-                    position: fresh_position(tip),
-                    counters: Counters::default(),
-                    quarantined: None,
-                    last_error: None,
-                    next_record: 0,
+            None => (
+                Function {
+                    rec: FunctionRecord::new(
+                        spec.id.clone(),
+                        spec.hash,
+                        spec.start_generation,
+                        fresh_position(tip),
+                    ),
+                    module: None,
+                    load_error: None,
                 },
-                module: None,
-                load_error: None,
-            },
+                true,
+            ),
         };
         let before = f.rec.clone();
         if started {
@@ -94,7 +92,7 @@ impl Runner {
             }
             f.module = None;
         }
-        if f.rec != before || before.next_record == 0 {
+        if f.rec != before || new {
             tracing::info!(id = %spec.id, hash = %spec.hash, started, position = ?f.rec.position, "function updated");
             self.persist(&f.rec)?;
         }

@@ -15,7 +15,7 @@ use crate::{
     registry::{Served, serve_pushed},
 };
 
-const TOKEN: &str = "runner-test-token";
+pub(crate) const TOKEN: &str = "runner-test-token";
 
 /// The runner flags as a command line parses them.
 #[derive(Parser)]
@@ -24,45 +24,99 @@ struct Cli {
     runner: RunnerArgs,
 }
 
-fn args(extra: &[&str]) -> RunnerArgs {
+pub(crate) fn args(extra: &[&str]) -> RunnerArgs {
     let mut argv = vec!["xxfunc-runner"];
     argv.extend_from_slice(extra);
     Cli::try_parse_from(argv).expect("valid flags").runner
 }
 
-struct Gateway {
-    runtime: tokio::runtime::Runtime,
+/// A real gateway served in-process on loopback, which a test can stop and
+/// start again (on the same port, with the same or a fresh data directory).
+pub(crate) struct Gateway {
+    pub(crate) runtime: tokio::runtime::Runtime,
     running: Option<RunningGateway>,
-    client: Client,
-    _dir: tempfile::TempDir,
+    pub(crate) client: Client,
+    dir: tempfile::TempDir,
+    addr: std::net::SocketAddr,
 }
 
 impl Gateway {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let config = GatewayConfig::new(dir.path())
-            .with_listen("127.0.0.1:0".parse().unwrap())
-            .with_token(Some(TOKEN.into()))
-            .with_workers(2);
-        let running = runtime.block_on(serve_gateway(config)).expect("gateway");
+        let running = runtime
+            .block_on(serve_gateway(Self::config(
+                dir.path(),
+                "127.0.0.1:0".parse().unwrap(),
+            )))
+            .expect("gateway");
         let client = Client::new(&running.url())
             .unwrap()
             .with_token(Some(TOKEN.into()));
         Self {
             runtime,
+            addr: running.addr(),
             running: Some(running),
             client,
-            _dir: dir,
+            dir,
         }
     }
 
-    fn url(&self) -> String {
+    fn config(dir: &std::path::Path, listen: std::net::SocketAddr) -> GatewayConfig {
+        GatewayConfig::new(dir)
+            .with_listen(listen)
+            .with_token(Some(TOKEN.into()))
+            .with_workers(2)
+    }
+
+    /// Stops serving (the port is then closed: requests fail).
+    pub(crate) fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.runtime.block_on(running.stop());
+        }
+    }
+
+    /// Serves again on the same port; `fresh` starts from an empty data
+    /// directory (a gateway reset), else from the one it had.
+    pub(crate) fn restart(&mut self, fresh: bool) {
+        self.stop();
+        if fresh {
+            self.dir = tempfile::tempdir().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let running = loop {
+            match self
+                .runtime
+                .block_on(serve_gateway(Self::config(self.dir.path(), self.addr)))
+            {
+                Ok(running) => break running,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("gateway restart on {}: {e}; retrying", self.addr);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("gateway restart on {}: {e}", self.addr),
+            }
+        };
+        self.running = Some(running);
+    }
+
+    pub(crate) fn url(&self) -> String {
         self.client.base_url().to_string()
+    }
+
+    /// Deploys and starts a guest module as `name`.
+    pub(crate) fn deploy_and_start(&self, name: &str, module: &str) {
+        let bytes = xxfunc_guest_modules::module_bytes(module);
+        self.runtime
+            .block_on(self.client.deploy(&name.parse().unwrap(), bytes))
+            .unwrap();
+        self.runtime
+            .block_on(self.client.start(name, None))
+            .unwrap();
     }
 
     fn view(&self, selector: &str) -> FunctionView {
@@ -184,13 +238,21 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
     send(3);
     gateway.wait_view("hello", "cursor 4", |v| cursor(v) == Some(4));
 
-    // The gateway keeps the records the runner reported.
-    let logs = gateway
-        .runtime
-        .block_on(gateway.client.logs("hello", Some(100)))
-        .unwrap();
-    let mut numbers: Vec<u64> = logs.invocations.iter().map(|r| r.block.number).collect();
-    numbers.sort_unstable();
+    // The gateway keeps the outcomes the runner pushed (from its pusher
+    // thread, so they may arrive just after the cursor).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let numbers = loop {
+        let logs = gateway
+            .runtime
+            .block_on(gateway.client.logs("hello", Some(100)))
+            .unwrap();
+        let mut numbers: Vec<u64> = logs.invocations.iter().map(|r| r.block.number).collect();
+        numbers.sort_unstable();
+        if numbers.len() >= 5 || Instant::now() > deadline {
+            break numbers;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(numbers, vec![1, 2, 2, 3, 4]);
 
     stop.stop();

@@ -10,6 +10,8 @@ mod kill9;
 mod metrics;
 mod node;
 mod ordering;
+mod outcomes;
+mod pusher;
 mod registry;
 mod replay;
 mod rpc_follower;

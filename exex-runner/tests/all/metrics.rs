@@ -169,6 +169,8 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
         "xxfunc_function_invocations_total{id=\"echo\"} 3\n",
         "xxfunc_function_failures_total{id=\"echo\"} 0\n",
         "xxfunc_function_failures_total{id=\"exit3\"} 3\n",
+        "# TYPE xxfunc_function_dropped_by_retention_total counter\n",
+        "xxfunc_function_dropped_by_retention_total{id=\"echo\"} 0\n",
         "xxfunc_function_cursor{id=\"echo\"} 3\n",
         "xxfunc_function_state{id=\"echo\",state=\"running\"} 1\n",
         "# TYPE xxfunc_function_unsupported_wasi_calls_total counter\n",
@@ -183,6 +185,11 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    // Without a registry nothing is pushed: the gauge has no value.
+    assert!(
+        !text.contains("\nxxfunc_runner_outcomes_pending "),
+        "{text}"
+    );
     server.stop();
     served.stop.stop();
     drop(served.tx);

@@ -379,6 +379,40 @@ impl Client {
         self.json(self.http.get(req).timeout(REQUEST_TIMEOUT)).await
     }
 
+    /// `GET /v1/functions/{selector}/outputs?after=&confirmations=&limit=&runner=&wait_ms=`:
+    /// output items after `query.after`, waiting up to `wait` (at most 60 s server-side)
+    /// for one when none is ready (a long poll). Continue with `after = page.next`, and
+    /// pass `runner = Some(page.runner)` to stay on one runner's log.
+    ///
+    /// # Errors
+    /// As [`function`](Self::function); `after_beyond_head` (400) when `query.after`
+    /// exceeds the head, `bad_request` for a malformed query.
+    pub async fn outputs(
+        &self,
+        selector: &str,
+        query: &crate::outputs::OutputsQuery,
+        wait: Duration,
+    ) -> Result<crate::outputs::OutputsPage> {
+        let sel = checked(selector)?;
+        let mut url = self.url(&["v1", "functions", &sel, "outputs"])?;
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs
+                .append_pair("after", &query.after.to_string())
+                .append_pair("confirmations", &query.confirmations.to_string())
+                .append_pair("wait_ms", &wait_ms.to_string());
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+            if let Some(runner) = &query.runner {
+                pairs.append_pair("runner", runner);
+            }
+        }
+        let timeout = REQUEST_TIMEOUT + wait.min(Duration::from_secs(60));
+        self.json(self.http.get(url).timeout(timeout)).await
+    }
+
     // ----------------------------------------------------------------- feed
 
     /// `GET /v1/feed/snapshot`.

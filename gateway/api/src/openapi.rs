@@ -26,13 +26,14 @@ pub const EXAMPLE_HASH: &str =
     "blake3:0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Every stable error code of [`codes`], in the order they are declared.
-pub const ERROR_CODES: [&str; 14] = [
+pub const ERROR_CODES: [&str; 15] = [
     codes::BAD_REQUEST,
     codes::INVALID_NAME,
     codes::INVALID_HASH,
     codes::UNAUTHORIZED,
     codes::FORBIDDEN,
     codes::NOT_FOUND,
+    codes::AFTER_BEYOND_HEAD,
     codes::AMBIGUOUS_HASH,
     codes::CONFLICT,
     codes::TOO_LARGE,

@@ -64,14 +64,18 @@ impl<'de> Deserialize<'de> for Bytes64 {
 /// One invocation as its runner committed it: what `POST /v1/runners/{runner}/outcomes`
 /// carries and what `logs` and the outputs stream are built from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutcomeEntry {
     /// Position in the function's outcome log on its runner, from 1, without gaps.
     pub seq: u64,
     /// The chain event: commit or revert.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::EventKindSchema))]
     pub kind: EventKind,
     /// The event's block.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::BlockRefSchema))]
     pub block: BlockRef,
     /// The module that ran.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// Ok, or failed with the reason.
     #[serde(flatten)]
@@ -80,9 +84,11 @@ pub struct OutcomeEntry {
     pub duration_us: u64,
     /// Milliseconds since the Unix epoch when it finished.
     pub at_ms: u64,
-    /// The function's stdout, exactly as written (up to the runner's cap).
+    /// The function's stdout, exactly as written (up to the runner's cap), base64.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Byte))]
     pub stdout: Bytes64,
-    /// The function's stderr (its log), up to the runner's cap.
+    /// The function's stderr (its log), up to the runner's cap, base64.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Byte))]
     pub stderr: Bytes64,
     /// Item seq of this outcome's first output record (the next item's seq when it has none).
     pub first_item: u64,
@@ -123,6 +129,7 @@ pub fn records(stdout: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Whether an item adds a record or takes one back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ItemKind {
     /// A record of a committed block.
     Insert,
@@ -143,19 +150,23 @@ impl ItemKind {
 /// One output record as applications read it (`GET /v1/functions/{name}/outputs`, its
 /// Server-Sent Events form, and sinks).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutputItem {
     /// Item seq in the function's output on `runner` (the SSE `id:`), from 1, without gaps.
     pub seq: u64,
     /// Insert (from a commit) or retract (from a revert).
     pub kind: ItemKind,
     /// The block of the event the record was emitted for.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::BlockRefSchema))]
     pub block: BlockRef,
     /// The module that produced it.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ModuleHashSchema))]
     pub hash: ModuleHash,
     /// The runner whose output log this is.
     pub runner: String,
     /// The record, exactly as the function wrote it, when it is JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub record: Option<Box<RawValue>>,
     /// The record in base64, when it is not JSON (not UTF-8, or not valid JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +231,7 @@ impl OutputItem {
 
 /// `GET /v1/functions/{name}/outputs` answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutputsPage {
     /// The runner whose output log the page reads.
     pub runner: String,
@@ -233,11 +245,33 @@ pub struct OutputsPage {
     pub head: u64,
 }
 
+/// What `GET /v1/functions/{name}/outputs` asks for (its query string, less `wait_ms`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutputsQuery {
+    /// Items with a seq after this one (0: from the start).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many items (the server's default and cap apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Release a block's items only once it is this many blocks deep (0: at once,
+    /// with retractions on reorgs).
+    #[serde(default)]
+    pub confirmations: u64,
+    /// Read this runner's log (default: the most recent runner that reports the function
+    /// running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+}
+
 /// `POST /v1/runners/{runner}/outcomes` body: a page of one function's outcome log, in
 /// seq order, at most the gateway's body limit in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutcomesPage {
     /// The function.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FunctionIdSchema))]
     pub id: FunctionId,
     /// Consecutive outcomes of its log on the posting runner.
     pub outcomes: Vec<OutcomeEntry>,
@@ -250,6 +284,7 @@ pub struct OutcomesPage {
 /// that is lower than what the sender had already seen acknowledged, the receiver lost
 /// outcomes (a restored or reset gateway) and the sender resends what it still keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutcomesAck {
     /// Highest seq held before this page.
     pub head_before: u64,
@@ -364,6 +399,16 @@ impl ConfirmationFilter {
     /// Items held back (not yet decided).
     pub fn pending_items(&self) -> usize {
         self.pending.iter().map(|p| p.items.len()).sum()
+    }
+
+    /// The lowest seq of an item held back (not yet decided): a consumer has seen or
+    /// skipped for good every item fed before it.
+    pub fn first_pending_item(&self) -> Option<u64> {
+        self.pending
+            .iter()
+            .flat_map(|p| p.items.first())
+            .map(|i| i.seq)
+            .next()
     }
 }
 
@@ -600,6 +645,7 @@ mod tests {
             ]
         );
         assert_eq!(f.pending_items(), 2);
+        assert_eq!(f.first_pending_item(), Some(6));
     }
 
     #[test]

@@ -255,6 +255,29 @@ pub struct FunctionView {
     pub last_error: Option<String>,
     /// Counters from the latest runner report.
     pub counters: Counters,
+    /// Every runner's latest report about this function, by runner id (the fields
+    /// above show the most recent of them).
+    #[serde(default)]
+    pub runners: Vec<RunnerView>,
+}
+
+/// One runner's latest report about one function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunnerView {
+    /// The runner's id (`--runner-id`).
+    pub runner: String,
+    /// Milliseconds since the Unix epoch when its report was recorded.
+    pub at_ms: u64,
+    /// What it observes the function doing.
+    pub observed: ObservedState,
+    /// Last block it fully processed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::BlockRefSchema>))]
+    pub cursor: Option<BlockRef>,
+    /// Its last failure reason, if any.
+    pub last_error: Option<String>,
+    /// Its counters.
+    pub counters: Counters,
 }
 
 /// The runner behind a function's observed state.
@@ -299,8 +322,10 @@ pub struct RunnerReport {
     pub safe_height: Option<u64>,
     /// Per function.
     pub functions: Vec<FunctionReport>,
-    /// Recent invocations since the previous report (bounded).
-    #[serde(default)]
+    /// Not used any more: runners send it empty and the gateway ignores it (invocations
+    /// arrive as outcomes, `POST /v1/runners/{runner}/outcomes`). Kept so older runners'
+    /// reports still parse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invocations: Vec<InvocationRecord>,
 }
 
@@ -441,6 +466,8 @@ pub mod codes {
     pub const FORBIDDEN: &str = "forbidden";
     /// 404: no such function, module or route.
     pub const NOT_FOUND: &str = "not_found";
+    /// 400: `after` is beyond the head of a function's outputs.
+    pub const AFTER_BEYOND_HEAD: &str = "after_beyond_head";
     /// 409: a hash prefix matches several modules.
     pub const AMBIGUOUS_HASH: &str = "ambiguous_hash";
     /// 409: the operation conflicts with current state.

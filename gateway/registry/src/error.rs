@@ -75,6 +75,39 @@ pub enum RegistryError {
         candidates: Vec<ModuleHash>,
     },
 
+    /// `after` names an output item the log does not hold yet.
+    #[error(
+        "after={after} is beyond the head of the outputs ({head}): items are numbered from 1 \
+         and the log holds up to {head}; resume with after={head} or lower"
+    )]
+    AfterBeyondHead {
+        /// The requested position.
+        after: u64,
+        /// The highest item seq held.
+        head: u64,
+    },
+
+    /// A runner id that cannot key a log (empty, or with a NUL byte).
+    #[error("invalid runner id {runner:?}: use 1 to 128 letters, digits, '.', '_' or '-'")]
+    InvalidRunner {
+        /// The id given.
+        runner: String,
+    },
+
+    /// An outputs query out of range.
+    #[error("{reason}")]
+    InvalidQuery {
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A page of outcomes that breaks the log's rules; nothing of it is stored.
+    #[error("invalid outcomes page: {reason}")]
+    InvalidOutcomes {
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A RocksDB read or write failed.
     #[error("registry {op} failed: {source}")]
     Db {

@@ -80,6 +80,8 @@ mod schema;
 
 pub use error::{RegistryError, Result};
 pub use registry::{
-    DEFAULT_LOGS_PER_FUNCTION, MAX_FEED_PAGE, NameBinding, Registry, RegistryOptions,
+    DEFAULT_LOGS_PER_FUNCTION, DEFAULT_OUTCOME_BYTES_PER_FUNCTION, DEFAULT_OUTCOMES_PER_FUNCTION,
+    DEFAULT_OUTPUTS_PAGE, MAX_CONFIRMATIONS, MAX_FEED_PAGE, MAX_LOGS_BYTES, MAX_OUTPUTS_PAGE,
+    MAX_OUTPUTS_PAGE_BYTES, NameBinding, Registry, RegistryOptions,
 };
 pub use xxfunc_api::{FunctionId, FunctionName, FunctionSpec, Selector};

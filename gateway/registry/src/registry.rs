@@ -4,6 +4,7 @@
 //! (each one synced `WriteBatch`), [`read`], [`feed`] and [`resolve`].
 
 mod feed;
+mod outcomes;
 mod read;
 mod resolve;
 mod write;
@@ -23,8 +24,19 @@ use crate::{
     schema::*,
 };
 
+pub use outcomes::{
+    DEFAULT_OUTPUTS_PAGE, MAX_CONFIRMATIONS, MAX_OUTPUTS_PAGE, MAX_OUTPUTS_PAGE_BYTES,
+};
+pub use read::MAX_LOGS_BYTES;
+
 /// Invocation records kept per function by default.
 pub const DEFAULT_LOGS_PER_FUNCTION: u64 = 1000;
+
+/// Outcomes kept per (runner, function) by default.
+pub const DEFAULT_OUTCOMES_PER_FUNCTION: u64 = 10_000;
+
+/// Bytes of outcomes kept per (runner, function) by default (256 MiB).
+pub const DEFAULT_OUTCOME_BYTES_PER_FUNCTION: u64 = 256 * 1024 * 1024;
 
 /// Largest page [`Registry::feed_after`] returns.
 pub const MAX_FEED_PAGE: usize = 10_000;
@@ -32,8 +44,13 @@ pub const MAX_FEED_PAGE: usize = 10_000;
 /// Tuning knobs of a [`Registry`].
 #[derive(Clone, Debug)]
 pub struct RegistryOptions {
-    /// Invocation records kept per function; older ones are deleted as new ones arrive.
+    /// Legacy invocation records kept per function (no longer written; kept for old data).
     pub logs_per_function: u64,
+    /// Outcomes kept per (runner, function); the oldest are pruned as new ones arrive.
+    pub outcomes_per_function: u64,
+    /// Bytes of outcomes (their stored JSON) kept per (runner, function); the oldest are
+    /// pruned beyond it, always keeping the newest.
+    pub outcome_bytes_per_function: u64,
     /// Sync the WAL on every write (default `true`). Only tests of throughput should turn it off.
     pub sync: bool,
 }
@@ -52,6 +69,8 @@ impl Default for RegistryOptions {
     fn default() -> Self {
         Self {
             logs_per_function: DEFAULT_LOGS_PER_FUNCTION,
+            outcomes_per_function: DEFAULT_OUTCOMES_PER_FUNCTION,
+            outcome_bytes_per_function: DEFAULT_OUTCOME_BYTES_PER_FUNCTION,
             sync: true,
         }
     }
@@ -104,9 +123,12 @@ struct Inner {
     changed: Condvar,
     /// Called with the new feed head after every commit that added entries.
     listeners: Mutex<Vec<Listener>>,
+    /// Called with the runner and function after every push that stored outcomes.
+    outcome_listeners: Mutex<Vec<OutcomeListener>>,
 }
 
 type Listener = Box<dyn Fn(u64) + Send + Sync>;
+type OutcomeListener = Box<dyn Fn(&str, &FunctionId, u64) + Send + Sync>;
 
 /// A raw RocksDB entry.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
@@ -167,6 +189,7 @@ impl Registry {
                 head: Mutex::new(head),
                 changed: Condvar::new(),
                 listeners: Mutex::new(Vec::new()),
+                outcome_listeners: Mutex::new(Vec::new()),
             }),
         })
     }

@@ -1,9 +1,10 @@
-//! Function operations: bind, resolve, start, stop, pin, unpin, list, show, logs, and the
-//! runner-facing reads and reports.
+//! Function operations: bind, resolve, start, stop, pin, unpin, list, show, logs, outputs,
+//! and the runner-facing reads, reports and outcome pushes.
 
 use xxfunc_api::{
     BindResponse, FeedPage, FeedSnapshot, FunctionView, LogsPage, PinResponse, RunnerReport,
     Selector, StartFrom,
+    outputs::{OutcomesAck, OutcomesPage, OutputsPage, OutputsQuery},
 };
 use xxfunc_primitives::{FunctionId, FunctionName, HashPrefix, ModuleHash};
 use xxfunc_registry::RegistryError;
@@ -194,6 +195,26 @@ impl Service {
     pub async fn record_report(&self, runner: String, report: RunnerReport) -> Result<()> {
         self.registry_call(move |r| r.record_report(&runner, &report))
             .await
+    }
+
+    /// Stores a page of `runner`'s outcome log (idempotent by seq).
+    ///
+    /// # Errors
+    ///
+    /// Registry failures; `InvalidRunner` / `InvalidOutcomes` for a bad page.
+    pub async fn record_outcomes(&self, runner: String, page: OutcomesPage) -> Result<OutcomesAck> {
+        self.registry_call(move |r| r.record_outcomes(&runner, &page))
+            .await
+    }
+
+    /// A page of a function's output items (see
+    /// [`Registry::outputs`](xxfunc_registry::Registry::outputs)).
+    ///
+    /// # Errors
+    ///
+    /// As [`stop`](Self::stop); `AfterBeyondHead`, `InvalidQuery`.
+    pub async fn outputs(&self, id: FunctionId, query: OutputsQuery) -> Result<OutputsPage> {
+        self.registry_call(move |r| r.outputs(&id, &query)).await
     }
 
     /// A bind's module: a full hash as is, a prefix by the registry's rule over what it

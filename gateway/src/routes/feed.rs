@@ -1,10 +1,10 @@
-//! The change feed for runners and their reports.
+//! The change feed for runners, their reports and their outcome pushes.
 
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use xxfunc_api::RunnerReport;
+use xxfunc_api::{RunnerReport, outputs::OutcomesPage};
 
 use crate::{
     config::MAX_FEED_WAIT_MS,
@@ -56,11 +56,37 @@ pub(crate) async fn feed(state: web::Data<AppState>, req: HttpRequest) -> ApiRes
 }
 
 /// Runner ids: 1 to 128 of `[A-Za-z0-9._-]`.
-fn valid_runner_id(id: &str) -> bool {
+pub(crate) fn valid_runner_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `POST /v1/runners/{runner}/outcomes`: a page of one function's outcome log,
+/// stored idempotently by seq; answers what the gateway now holds.
+pub(crate) async fn outcomes(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    state.authorize(&req)?;
+    let runner = runner_param(&req)?;
+    let body = read_body(&req, payload, state.report_limit as u64).await?;
+    let page: OutcomesPage = parse_json(&body)?;
+    let ack = state.service.record_outcomes(runner, page).await?;
+    Ok(HttpResponse::Ok().json(ack))
+}
+
+/// The `{runner}` path parameter, checked.
+fn runner_param(req: &HttpRequest) -> ApiResult<String> {
+    let runner = path_param(req, "runner").to_string();
+    if !valid_runner_id(&runner) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid runner id {runner:?}: use 1 to 128 letters, digits, '.', '_' or '-'"
+        )));
+    }
+    Ok(runner)
 }
 
 pub(crate) async fn report(
@@ -69,12 +95,7 @@ pub(crate) async fn report(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     state.authorize(&req)?;
-    let runner = path_param(&req, "runner").to_string();
-    if !valid_runner_id(&runner) {
-        return Err(ApiError::BadRequest(format!(
-            "invalid runner id {runner:?}: use 1 to 128 letters, digits, '.', '_' or '-'"
-        )));
-    }
+    let runner = runner_param(&req)?;
     let body = read_body(&req, payload, state.report_limit as u64).await?;
     let report: RunnerReport = parse_json(&body)?;
     state.service.record_report(runner, report).await?;

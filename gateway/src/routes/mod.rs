@@ -35,5 +35,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/functions/{rest:.*}").to(functions::bad_function_path))
         .service(resource("/v1/feed/snapshot").route(web::get().to(feed::snapshot)))
         .service(resource("/v1/feed").route(web::get().to(feed::feed)))
-        .service(resource("/v1/runners/{runner}/report").route(web::post().to(feed::report)));
+        .service(resource("/v1/runners/{runner}/report").route(web::post().to(feed::report)))
+        .service(resource("/v1/runners/{runner}/outcomes").route(web::post().to(feed::outcomes)));
 }

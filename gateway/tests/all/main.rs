@@ -7,6 +7,7 @@ mod crash;
 mod embedded;
 mod feed;
 mod load;
+mod outputs;
 mod routes;
 mod s3_down;
 mod support;

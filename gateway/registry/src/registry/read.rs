@@ -1,11 +1,14 @@
 //! Reads: names, function views, lists, logs and the hashes garbage collection keeps.
 
+/// Bytes of outcomes [`Registry::logs`] reads at most (32 MiB).
+pub const MAX_LOGS_BYTES: usize = 32 * 1024 * 1024;
+
 use std::collections::BTreeSet;
 
 use rocksdb::{Direction, IteratorMode};
 use xxfunc_api::{
     FunctionId, FunctionName, FunctionView, InvocationRecord, LogsPage, ModuleHash, ReportedBy,
-    VersionEntry,
+    RunnerView, VersionEntry,
 };
 
 use super::{NameBinding, Registry, State, not_found, spec_of};
@@ -50,11 +53,42 @@ impl Registry {
         self.ids()?.iter().map(|id| self.function(id)).collect()
     }
 
-    /// Recent invocations of a function, most recent last, at most `limit`.
+    /// Recent invocations of a function, most recent last, at most `limit`: the last
+    /// outcomes of the runner [`outputs`](Self::outputs) would read
+    /// ([`default_runner`](Self::default_runner)), their stdout and stderr decoded
+    /// lossily as UTF-8 for display (outputs keep the exact bytes). At most
+    /// [`MAX_LOGS_BYTES`] of outcomes are read; older invocations are left out first.
+    /// A function with no outcomes shows what older gateways stored from reports.
     ///
     /// # Errors
     /// [`RegistryError::FunctionNotFound`] if the function does not exist and has no records.
     pub fn logs(&self, id: &FunctionId, limit: usize) -> Result<LogsPage> {
+        let outcomes = match self.default_runner(id)? {
+            Some(runner) => self.last_outcomes(id, &runner, limit, MAX_LOGS_BYTES)?,
+            None => Vec::new(),
+        };
+        if outcomes.is_empty() {
+            return self.legacy_logs(id, limit);
+        }
+        let invocations = outcomes
+            .into_iter()
+            .map(|o| InvocationRecord {
+                id: id.clone(),
+                hash: o.hash,
+                kind: o.kind,
+                block: o.block,
+                status: o.status,
+                duration_us: o.duration_us,
+                stdout: String::from_utf8_lossy(&o.stdout.0).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr.0).into_owned(),
+                at_ms: o.at_ms,
+            })
+            .collect();
+        Ok(LogsPage { invocations })
+    }
+
+    /// Invocations older gateways stored from reports.
+    fn legacy_logs(&self, id: &FunctionId, limit: usize) -> Result<LogsPage> {
         let id_str = id.to_string();
         let prefix = sub_key_prefix(&id_str);
         let end = sub_key(&id_str, u64::MAX);
@@ -82,6 +116,14 @@ impl Registry {
         }
         invocations.reverse();
         Ok(LogsPage { invocations })
+    }
+
+    /// Every runner's latest report about `id`, by runner id.
+    pub(crate) fn reports(&self, id: &FunctionId) -> Result<Vec<StoredReport>> {
+        self.scan_prefix(CF_REPORTS, &report_prefix(id))?
+            .iter()
+            .map(|(key, value)| decode(CF_REPORTS, key, value))
+            .collect()
     }
 
     /// Every module hash something refers to: names' current hashes, every
@@ -129,12 +171,24 @@ impl Registry {
                 versions.push(decode::<VersionEntry>(CF_VERSIONS, &key, &value)?);
             }
         }
-        let stored = self.get_json::<StoredReport>(CF_REPORTS, &id_key(id))?;
-        let reported = stored.as_ref().map(|r| ReportedBy {
+        let reports = self.reports(id)?;
+        let latest = reports.iter().max_by_key(|r| r.at_ms);
+        let reported = latest.map(|r| ReportedBy {
             runner: r.runner.clone(),
             at_ms: r.at_ms,
         });
-        let report = stored.map(|r| r.report);
+        let report = latest.map(|r| r.report.clone());
+        let runners = reports
+            .into_iter()
+            .map(|r| RunnerView {
+                runner: r.runner,
+                at_ms: r.at_ms,
+                observed: r.report.observed,
+                cursor: r.report.cursor,
+                last_error: r.report.last_error,
+                counters: r.report.counters,
+            })
+            .collect();
         Ok(FunctionView {
             id: id.clone(),
             name: match id {
@@ -152,6 +206,7 @@ impl Registry {
             cursor: report.as_ref().and_then(|r| r.cursor),
             last_error: report.as_ref().and_then(|r| r.last_error.clone()),
             counters: report.map(|r| r.counters).unwrap_or_default(),
+            runners,
         })
     }
 }

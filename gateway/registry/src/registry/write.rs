@@ -1,12 +1,10 @@
 //! Writes: bind, start/stop, pin/unpin and runner reports, each one synced
 //! `WriteBatch` whose feed entries describe it.
 
-use std::collections::BTreeMap;
-
 use rocksdb::WriteBatch;
 use xxfunc_api::{
     BindResponse, ChangeKind, DesiredState, FeedEntry, FunctionId, FunctionName, FunctionSpec,
-    InvocationRecord, ModuleHash, PinResponse, RunnerReport, StartFrom, VersionEntry,
+    ModuleHash, PinResponse, RunnerReport, StartFrom, VersionEntry,
 };
 
 use super::{Registry, State, not_found, now_ms, spec_of};
@@ -213,13 +211,20 @@ impl Registry {
     }
 
     /// Records what runner `runner_id` observes: per-function state, cursor,
-    /// last error and counters (shown by [`function`](Self::function)), and
-    /// its recent invocations (kept bounded per function, shown by
-    /// [`logs`](Self::logs)). Reports are not registry changes and add no feed entry.
+    /// last error and counters, kept per (function, runner) so that runners following
+    /// the same gateway do not overwrite each other (shown by
+    /// [`function`](Self::function)). Reports are not registry changes and add no feed
+    /// entry. `report.invocations` is ignored: invocations arrive as outcomes
+    /// ([`record_outcomes`](Self::record_outcomes)).
     ///
     /// # Errors
     /// [`RegistryError::Db`] if the write fails.
     pub fn record_report(&self, runner_id: &str, report: &RunnerReport) -> Result<()> {
+        if runner_id.is_empty() || runner_id.contains('\0') {
+            return Err(RegistryError::InvalidRunner {
+                runner: runner_id.to_string(),
+            });
+        }
         let w = self.inner.write.lock();
         let at_ms = now_ms();
         let mut batch = WriteBatch::default();
@@ -229,34 +234,13 @@ impl Registry {
                 at_ms,
                 report: f.clone(),
             };
-            batch.put_cf(self.cf(CF_REPORTS), id_key(&f.id), encode(&stored));
-        }
-        let mut by_id: BTreeMap<&FunctionId, Vec<&InvocationRecord>> = BTreeMap::new();
-        for rec in &report.invocations {
-            by_id.entry(&rec.id).or_default().push(rec);
-        }
-        let keep = self.inner.options.logs_per_function.max(1);
-        for (id, records) in by_id {
-            let seq_key = log_seq_key(id);
-            let mut seq = self.get_u64(CF_META, &seq_key)?.unwrap_or(0);
-            let id_str = id.to_string();
-            // Only the newest `keep` of this report can survive anyway.
-            let skip = records
-                .len()
-                .saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
-            seq += skip as u64;
-            for rec in &records[skip..] {
-                seq += 1;
-                batch.put_cf(self.cf(CF_LOGS), sub_key(&id_str, seq), encode(*rec));
-            }
-            batch.put_cf(self.cf(CF_META), &seq_key, seq.to_be_bytes());
-            if seq > keep {
-                batch.delete_range_cf(
-                    self.cf(CF_LOGS),
-                    sub_key(&id_str, 0),
-                    sub_key(&id_str, seq - keep + 1),
-                );
-            }
+            batch.put_cf(
+                self.cf(CF_REPORTS),
+                report_key(&f.id, runner_id),
+                encode(&stored),
+            );
+            // The key older gateways kept the one report of a function under.
+            batch.delete_cf(self.cf(CF_REPORTS), id_key(&f.id));
         }
         self.write_batch(batch)?;
         drop(w);
@@ -265,7 +249,7 @@ impl Registry {
 
     /// Writes a batch to the WAL and memtable, in feed order (callers hold
     /// the write lock). Not yet synced: see [`sync_wal`](Self::sync_wal).
-    fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+    pub(super) fn write_batch(&self, batch: WriteBatch) -> Result<()> {
         self.inner
             .db
             .write(batch)
@@ -279,7 +263,7 @@ impl Registry {
     /// that commit while one sync runs share the next one (group commit).
     /// Batches reach the WAL in feed order, so a crash keeps a gapless prefix,
     /// and no write is acknowledged before the sync covering it returns.
-    fn sync_wal(&self) -> Result<()> {
+    pub(super) fn sync_wal(&self) -> Result<()> {
         if !self.inner.options.sync {
             return Ok(());
         }

@@ -2,6 +2,7 @@
 
 mod feed;
 mod functions;
+mod outcomes;
 mod reports;
 mod selectors;
 
