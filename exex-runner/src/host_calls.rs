@@ -85,12 +85,11 @@ impl UnsupportedCalls {
             return None;
         }
         entry.last_log = Some(now);
-        let line = LogLine {
+        Some(LogLine {
             calls: std::mem::take(&mut entry.unlogged),
             total: entry.total,
             names: std::mem::take(&mut entry.names).into_iter().collect(),
-        };
-        Some(line)
+        })
     }
 
     /// Counts and logs (rate-limited) the calls of one invocation of `hash`.
