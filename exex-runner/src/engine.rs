@@ -1,6 +1,10 @@
 //! The one wasmtime [`Engine`] of a runner process, its epoch ticker, its
 //! WASI [`Linker`], and the fingerprint that keys precompiled artifacts.
 //!
+//! The engine runs exactly the WebAssembly that admission accepts: its proposals
+//! and its pooled slot's shape (one memory, one table of bounded size) come from
+//! [`xxfunc_primitives::admission`], the description the gateway validates with.
+//!
 //! # Lifetimes
 //!
 //! - **One `Engine` per process** (per [`WasmEngine`]): it owns the pooling
@@ -28,6 +32,8 @@ use std::{
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
 };
+
+use xxfunc_primitives::admission;
 
 use crate::{
     config::Limits,
@@ -70,10 +76,19 @@ impl WasmEngine {
             // which alone made an engine take ~2 ms to create.
             .total_stacks(slots)
             .max_memory_size(limits.memory_bytes)
-            .max_memories_per_module(1)
-            .max_tables_per_module(1);
+            .max_memories_per_module(admission::MAX_MEMORIES)
+            .max_tables_per_module(admission::MAX_TABLES)
+            .table_elements(
+                usize::try_from(admission::MAX_TABLE_ELEMENTS)
+                    .expect("the table element limit fits a usize"),
+            );
         let mut config = Config::new();
+        // Exactly the proposals admission validates with: every other one off, these on,
+        // whatever wasmtime's defaults are.
+        let features = admission::wasm_features();
         config
+            .wasm_features(!features, false)
+            .wasm_features(features, true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
             .consume_fuel(limits.fuel.is_some())
@@ -84,7 +99,7 @@ impl WasmEngine {
             &mut state.wasi
         })
         .map_err(RunnerError::Engine)?;
-        sandbox::shadow_poll_oneoff(&mut linker).map_err(RunnerError::Engine)?;
+        sandbox::shadow_wasi(&mut linker).map_err(RunnerError::Engine)?;
         let fingerprint = fingerprint(&engine, &limits);
         let ticker = Some(EpochTicker::start(engine.clone()));
         Ok(Self {

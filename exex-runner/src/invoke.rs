@@ -13,8 +13,9 @@ use xxfunc_api::InvocationStatus;
 use crate::{
     config::Limits,
     engine::WasmEngine,
+    host_calls::UNSUPPORTED_CALLS,
     module_cache::LoadedModule,
-    sandbox::{GuestContext, GuestState},
+    sandbox::{GuestContext, GuestState, UNIMPLEMENTED},
 };
 
 /// What one invocation produced.
@@ -91,7 +92,11 @@ impl WasmEngine {
             r
         });
         let memory_denied = store.data().memory_denied;
+        let unimplemented = store.data().unimplemented_calls;
         drop(store);
+        let calls: [(&'static str, u64); UNIMPLEMENTED.len()] =
+            std::array::from_fn(|i| (UNIMPLEMENTED[i], unimplemented[i]));
+        UNSUPPORTED_CALLS.record_and_log(module.hash(), &calls);
         let stdout = captured.stdout.contents();
         let stderr = captured.stderr.contents();
         let status = classify(result, memory_denied, stdout.len(), stderr.len(), limits);

@@ -103,6 +103,7 @@ mod engine;
 mod error;
 #[cfg(feature = "gateway")]
 mod gateway_registry;
+pub mod host_calls;
 mod invoke;
 #[cfg(feature = "local-registry")]
 mod local_registry;

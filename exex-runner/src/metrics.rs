@@ -13,6 +13,7 @@
 //! | `xxfunc_function_dropped_by_retention_total` | counter | `id` | outcomes the retention budget pruned before every consumer acknowledged them (persisted) |
 //! | `xxfunc_function_cursor` | gauge | `id` | last block each function fully processed |
 //! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
+//! | `xxfunc_function_unsupported_wasi_calls_total` | counter | `id` | calls to WASI functions the sandbox does not implement (`sock_*`), by the function's module since the process started; logged at most once per module per 10 s ([`crate::host_calls`]) |
 //! | `xxfunc_function_invocation_duration_seconds` | histogram | `id` | wall time of each invocation since the process started; buckets from 10 µs to 10 s |
 //!
 //! The gauges and the persisted counters are read from the [`StatusHandle`]'s
@@ -208,6 +209,18 @@ impl Collector for ReportMetrics {
             "Last block each function fully processed.",
             MetricType::Gauge,
             |f| f.cursor.map(|c| ConstGauge::new(c.number)),
+        )?;
+        self.per_function(
+            &mut encoder,
+            "xxfunc_function_unsupported_wasi_calls",
+            "Calls to WASI functions the sandbox does not implement (sock_*), per module \
+             since the process started.",
+            MetricType::Counter,
+            |f| {
+                Some(ConstCounter::new(
+                    crate::host_calls::unsupported_wasi_calls(&f.hash),
+                ))
+            },
         )?;
         let mut state = encoder.encode_descriptor(
             "xxfunc_function_state",

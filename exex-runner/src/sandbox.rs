@@ -29,7 +29,17 @@ pub(crate) struct GuestState {
     memory_cap: usize,
     /// Set when the guest asked for more linear memory than its cap.
     pub(crate) memory_denied: bool,
+    /// Calls to each of [`UNIMPLEMENTED`], in order.
+    pub(crate) unimplemented_calls: [u64; UNIMPLEMENTED.len()],
 }
+
+/// WASI preview-1 functions the sandbox does not implement (there are no sockets). The
+/// runner answers them itself, silently: `ENOTSOCK` for a stdio descriptor, `EBADF` for
+/// any other, which is what wasmtime-wasi answers too, minus its WARN line per call.
+/// The calls are counted per invocation and logged per module at most once per
+/// interval ([`crate::host_calls`]).
+pub(crate) const UNIMPLEMENTED: [&str; 4] =
+    ["sock_accept", "sock_recv", "sock_send", "sock_shutdown"];
 
 /// The captured output pipes of one invocation. Each pipe holds one byte more
 /// than its cap, so "more than the cap was written" is observable.
@@ -87,6 +97,7 @@ impl GuestState {
             slept,
             memory_cap: cx.memory_cap,
             memory_denied: false,
+            unimplemented_calls: [0; UNIMPLEMENTED.len()],
         };
         (state, Captured { stdout, stderr })
     }
@@ -179,6 +190,7 @@ mod errno {
     pub(super) const BADF: u16 = 8;
     pub(super) const FAULT: i32 = 21;
     pub(super) const INVAL: i32 = 28;
+    pub(super) const NOTSOCK: i32 = 57;
 }
 
 const SUBSCRIPTION_SIZE: usize = 48;
@@ -193,8 +205,9 @@ const ABSTIME: u16 = 1;
 /// real time for clock subscriptions. Here every subscription is ready at once:
 /// clocks fire immediately and advance the virtual clock by the requested
 /// timeout (the longest one of the call); stdio descriptors are reported ready;
-/// any other descriptor gets `EBADF` in its event.
-pub(crate) fn shadow_poll_oneoff(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// any other descriptor gets `EBADF` in its event. Also replaces the
+/// [`UNIMPLEMENTED`] functions, which wasmtime-wasi logs at WARN on every call.
+pub(crate) fn shadow_wasi(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     linker.func_wrap(
         "wasi_snapshot_preview1",
@@ -214,7 +227,62 @@ pub(crate) fn shadow_poll_oneoff(linker: &mut Linker<GuestState>) -> wasmtime::R
             )
         },
     )?;
+    shadow_unimplemented(linker)?;
     linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Replaces wasmtime-wasi's `sock_*` functions (see [`UNIMPLEMENTED`]) with the same
+/// signatures and answers, counted instead of logged.
+fn shadow_unimplemented(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    const WASI: &str = "wasi_snapshot_preview1";
+    fn answer(caller: &mut Caller<'_, GuestState>, which: usize, fd: i32) -> i32 {
+        let calls = &mut caller.data_mut().unimplemented_calls[which];
+        *calls = calls.saturating_add(1);
+        // The sandbox's only descriptors are stdin, stdout and stderr (no preopens).
+        if (0..=2).contains(&fd) {
+            errno::NOTSOCK
+        } else {
+            i32::from(errno::BADF)
+        }
+    }
+    linker.func_wrap(
+        WASI,
+        UNIMPLEMENTED[0],
+        |mut caller: Caller<'_, GuestState>, fd: i32, _flags: i32, _fd_out: i32| -> i32 {
+            answer(&mut caller, 0, fd)
+        },
+    )?;
+    linker.func_wrap(
+        WASI,
+        UNIMPLEMENTED[1],
+        |mut caller: Caller<'_, GuestState>,
+         fd: i32,
+         _ri_data: i32,
+         _ri_data_len: i32,
+         _ri_flags: i32,
+         _ro_datalen: i32,
+         _ro_flags: i32|
+         -> i32 { answer(&mut caller, 1, fd) },
+    )?;
+    linker.func_wrap(
+        WASI,
+        UNIMPLEMENTED[2],
+        |mut caller: Caller<'_, GuestState>,
+         fd: i32,
+         _si_data: i32,
+         _si_data_len: i32,
+         _si_flags: i32,
+         _so_datalen: i32|
+         -> i32 { answer(&mut caller, 2, fd) },
+    )?;
+    linker.func_wrap(
+        WASI,
+        UNIMPLEMENTED[3],
+        |mut caller: Caller<'_, GuestState>, fd: i32, _how: i32| -> i32 {
+            answer(&mut caller, 3, fd)
+        },
+    )?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of the runner, one module per topic.
 
+mod admission;
 mod cache;
 mod chain;
 mod exactly_once;

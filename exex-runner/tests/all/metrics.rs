@@ -120,7 +120,23 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
         .unwrap();
     let modules = Arc::new(StoreModules::new(store.clone()).unwrap());
     let mut runner = Runner::open(RunnerConfig::new(dir.path()), modules).unwrap();
-    for (name, wat) in [("echo", chain::ECHO_MAGIC), ("exit3", chain::EXIT3)] {
+    // Five calls to an unimplemented WASI function per invocation: counted, not logged
+    // per call.
+    let sockets = r#"(module
+        (import "wasi_snapshot_preview1" "sock_accept"
+            (func $accept (param i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_start")
+            (drop (call $accept (i32.const 0) (i32.const 0) (i32.const 0)))
+            (drop (call $accept (i32.const 1) (i32.const 0) (i32.const 0)))
+            (drop (call $accept (i32.const 2) (i32.const 0) (i32.const 0)))
+            (drop (call $accept (i32.const 3) (i32.const 0) (i32.const 0)))
+            (drop (call $accept (i32.const 4) (i32.const 0) (i32.const 0)))))"#;
+    for (name, wat) in [
+        ("echo", chain::ECHO_MAGIC),
+        ("exit3", chain::EXIT3),
+        ("sockets", sockets),
+    ] {
         let hash = rt.block_on(store.put(wasm(wat))).unwrap().hash;
         runner
             .apply(&FunctionSpec {
@@ -157,6 +173,9 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
         "xxfunc_function_dropped_by_retention_total{id=\"echo\"} 0\n",
         "xxfunc_function_cursor{id=\"echo\"} 3\n",
         "xxfunc_function_state{id=\"echo\",state=\"running\"} 1\n",
+        "# TYPE xxfunc_function_unsupported_wasi_calls_total counter\n",
+        "xxfunc_function_unsupported_wasi_calls_total{id=\"sockets\"} 15\n",
+        "xxfunc_function_unsupported_wasi_calls_total{id=\"echo\"} 0\n",
         "# TYPE xxfunc_function_invocation_duration_seconds histogram\n",
         "xxfunc_function_invocation_duration_seconds_count{id=\"echo\"} 3\n",
         "xxfunc_function_invocation_duration_seconds_count{id=\"exit3\"} 3\n",

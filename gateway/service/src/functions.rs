@@ -50,7 +50,8 @@ impl Service {
 
     /// Resolves what a user typed (a name, a hash or a unique hash prefix) to a function
     /// identity by the registry's one rule ([`Registry::resolve`](xxfunc_registry::Registry::resolve)),
-    /// listing the store only for an abbreviated prefix that is not a bound name.
+    /// listing the store only for an abbreviated prefix that is not a bound name, and then
+    /// only the keys that prefix can match ([`ModuleStore::list_prefix`](xxfunc_store::ModuleStore::list_prefix)).
     ///
     /// # Errors
     ///
@@ -76,7 +77,11 @@ impl Service {
         if let Some(id) = resolved {
             return Ok(id);
         }
-        let stored = self.store().list().await?;
+        let prefix = match &selector {
+            Selector::Hash(prefix) | Selector::NameOrHash(_, prefix) => prefix,
+            Selector::Name(_) => unreachable!("a plain name returned above"),
+        };
+        let stored = self.store().list_prefix(prefix).await?;
         self.registry_call(move |r| r.resolve(&selector, &stored))
             .await
     }
@@ -213,12 +218,12 @@ impl Service {
     }
 
     /// A bind's module: a full hash as is, a prefix by the registry's rule over what it
-    /// refers to plus what the store lists.
+    /// refers to plus the stored modules the prefix matches.
     async fn resolve_module(&self, prefix: HashPrefix) -> Result<ModuleHash> {
         let stored = if prefix.as_full().is_some() {
             Vec::new()
         } else {
-            self.store().list().await?
+            self.store().list_prefix(&prefix).await?
         };
         self.registry_call(move |r| r.resolve_hash(&prefix, &stored))
             .await

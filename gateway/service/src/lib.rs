@@ -65,6 +65,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "test-corpus")]
+pub mod corpus;
 mod error;
 mod functions;
 mod modules;

@@ -9,6 +9,7 @@ use crate::support::{
 
 on_backends!(
     rejected_modules_store_nothing,
+    modules_the_runner_cannot_run_get_422_with_the_reason,
     bad_names_and_bodies,
     unknown_and_ambiguous_hashes
 );
@@ -25,6 +26,55 @@ type BadRequest<'a> = (
 );
 
 const AUTH: (&str, &str) = ("Authorization", "Bearer test-token-0123456789");
+
+/// Admission is execution: every class of module the runner's engine cannot run (invalid
+/// function bodies, `_start` with params or results, disabled proposals, a pooled slot's
+/// shape) is refused with `422 invalid_module` naming the reason, through upload and
+/// deploy, and stores nothing; the healthy modules of the same corpus are accepted.
+async fn modules_the_runner_cannot_run_get_422_with_the_reason(gw: Gateway) {
+    use xxfunc_service::corpus::{self, Expect};
+    let client = gw.client();
+    let name = "admitted".parse().unwrap();
+    for case in corpus::rejected() {
+        let Expect::Reject(needle) = case.expect else {
+            unreachable!("rejected() holds only rejections")
+        };
+        for err in [
+            client.upload(case.bytes.clone()).await.unwrap_err(),
+            client.deploy(&name, case.bytes.clone()).await.unwrap_err(),
+        ] {
+            assert_eq!(
+                err.code(),
+                Some(codes::INVALID_MODULE),
+                "{}: {err}",
+                case.name
+            );
+            assert_eq!(err.status().map(|s| s.as_u16()), Some(422), "{}", case.name);
+            assert!(err.to_string().contains(needle), "{}: {err}", case.name);
+        }
+        let hash = ModuleHash::of(&case.bytes);
+        assert!(
+            client
+                .download(&hash.to_string())
+                .await
+                .unwrap_err()
+                .is_not_found(),
+            "{}",
+            case.name
+        );
+    }
+    let gc = client.gc(true).await.unwrap();
+    assert_eq!((gc.removed.len(), gc.kept), (0, 0));
+    for case in corpus::healthy() {
+        let up = client.upload(case.bytes.clone()).await;
+        assert_eq!(
+            up.map(|u| u.hash).map_err(|e| e.to_string()),
+            Ok(ModuleHash::of(&case.bytes)),
+            "{}",
+            case.name
+        );
+    }
+}
 
 async fn rejected_modules_store_nothing(gw: Gateway) {
     assert_eq!(AUTH.1, format!("Bearer {TOKEN}"));

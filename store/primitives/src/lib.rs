@@ -19,6 +19,8 @@
 //!   a name, or a module hash for a function started by hash.
 //! - [`BlockRef`] (number + hash) and [`Position`]: where a function stands; a cursor is
 //!   inclusive, the last fully processed block.
+//! - [`admission`]: the WebAssembly the runner's engine runs, which is exactly what the
+//!   gateway admits.
 //! - [`EventKind`]: commit or revert; byte 1/2 in the envelope, `commit`/`revert` as text
 //!   and JSON.
 //!
@@ -39,6 +41,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod admission;
 mod block;
 mod event;
 mod hash;

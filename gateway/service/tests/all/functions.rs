@@ -180,3 +180,80 @@ async fn selectors_fail_with_the_registry_rule() {
     let view = service.function("deadbeef").await.unwrap();
     assert_eq!((view.id, view.hash), (FunctionId::Name(name), hash));
 }
+
+/// Selectors and binds resolve a prefix among only the stored modules it can match
+/// (`ModuleStore::list_prefix`), with the same answers as over the whole store: on the
+/// memory store (key-ordered, the listing stops past the prefix) and on a local directory
+/// (unordered), for modules that nothing refers to, prefixes that fall between two
+/// stored hashes, and a prefix two modules share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_resolve_among_many_stored_modules() {
+    for store in ["memory", "file"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match store {
+            "memory" => "memory://".to_string(),
+            _ => crate::file_store(dir.path()),
+        };
+        let service = crate::open(dir.path(), &url, xxfunc_service::ServiceOptions::default());
+        let mut hashes = Vec::new();
+        for seed in 0..40 {
+            hashes.push(service.upload(module(1000 + seed)).await.unwrap().hash);
+        }
+        let (a, b) = colliding_modules();
+        let ha = service.upload(a).await.unwrap().hash;
+        let hb = service.upload(b).await.unwrap().hash;
+        for hash in &hashes {
+            let id = service.resolve(&hash.short(8)).await.unwrap();
+            assert_eq!(id, FunctionId::Hash(*hash), "{store}");
+            let id = service
+                .resolve(&format!("blake3:{}", hash.short(12)))
+                .await
+                .unwrap();
+            assert_eq!(id, FunctionId::Hash(*hash), "{store}");
+            // The same digits with the last one moved: no stored hash starts so, unless
+            // another one happens to.
+            let mut bumped = hash.short(8).into_bytes();
+            bumped[7] = match bumped[7] {
+                b'9' => b'a',
+                b'f' => b'0',
+                d => d + 1,
+            };
+            let bumped = String::from_utf8(bumped).unwrap();
+            let expected: Vec<ModuleHash> = hashes
+                .iter()
+                .chain([&ha, &hb])
+                .copied()
+                .filter(|h| h.to_hex().starts_with(&bumped))
+                .collect();
+            let got = service.resolve(&format!("blake3:{bumped}")).await;
+            match expected.as_slice() {
+                [] => assert!(
+                    matches!(&got, Err(ServiceError::Registry(e)) if e.is_not_found()),
+                    "{store} {bumped}: {got:?}"
+                ),
+                [one] => assert_eq!(got.unwrap(), FunctionId::Hash(*one)),
+                _ => assert!(matches!(
+                    got,
+                    Err(ServiceError::Registry(RegistryError::Ambiguous { .. }))
+                )),
+            }
+        }
+        let name = "f".parse().unwrap();
+        let bound = service.bind(&name, &hashes[7].short(9)).await.unwrap();
+        assert_eq!(bound.bind.hash, hashes[7], "{store}");
+        match service.bind(&name, &ha.short(8)).await {
+            Err(ServiceError::Ambiguous { candidates, .. }) => {
+                let mut both = vec![ha, hb];
+                both.sort();
+                assert_eq!(candidates, both, "{store}");
+            }
+            other => panic!("{store}: expected Ambiguous, got {other:?}"),
+        }
+        assert!(
+            matches!(
+                service.resolve("blake3:ffffffffff").await,
+                Err(ServiceError::Registry(e)) if e.is_not_found()
+            ) || hashes.iter().any(|h| h.to_hex().starts_with("ffffffffff"))
+        );
+    }
+}
