@@ -14,7 +14,8 @@
 //! - **Metrics** (`GET /metrics`, Prometheus text 0.0.4) are kept by
 //!   `prometheus-client`: requests and a latency histogram (100 µs to 10 s)
 //!   per method, route pattern and status, recorded by one middleware;
-//!   upload, deploy, garbage-collection and report counters; and gauges read
+//!   upload, deploy, garbage-collection, report and outcome counters, event-stream
+//!   clients (connected, cut for not reading); and gauges read
 //!   from the registry at scrape time (feed head, functions, started).
 //! - **The OpenAPI 3.1 document** (`GET /v1/openapi.json`, also
 //!   [`openapi_json`]) is derived by `utoipa` from the API types (their
@@ -37,7 +38,12 @@
 //! - A bind, start or pin that names a module the store does not hold changes nothing.
 //! - Garbage collection never removes a module between a request's check and
 //!   its registry write, nor one uploaded within the grace period (default ten minutes).
-//! - Feed long polls wait on a commit notification, not on a thread.
+//! - Feed and outputs long polls, and outputs event streams, wait on a notification, not
+//!   on a thread.
+//! - An outputs event stream (`Accept: text/event-stream`, actix-web-lab's `sse`) reads
+//!   one runner's log, resumes exactly after `Last-Event-ID`, and holds a bounded buffer
+//!   per connection: a client that does not read for `sse_send_timeout` with its buffer
+//!   full is disconnected.
 //!
 //! # Example
 //!

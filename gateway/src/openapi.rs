@@ -24,7 +24,7 @@ use xxfunc_api::{
     BindRequest, BindResponse, ErrorBody, FeedPage, FeedSnapshot, FunctionView, GcRequest,
     GcResponse, Health, LogsPage, PinResponse, RunnerReport, StartRequest, UploadResponse,
     openapi::ModuleHashSchema,
-    outputs::{OutcomesAck, OutcomesPage},
+    outputs::{OutcomesAck, OutcomesPage, OutputItem, OutputsPage},
 };
 
 /// The document served at `GET /v1/openapi.json`, built once.
@@ -51,8 +51,8 @@ pub(crate) fn json() -> &'static str {
     servers((url = "http://127.0.0.1:8722")),
     paths(
         health, metrics, openapi_document, upload_module, download_module, gc, list_functions,
-        get_function, bind, start, stop, pin, unpin, logs, feed_snapshot, feed, report,
-        outcomes,
+        get_function, bind, start, stop, pin, unpin, logs, outputs, feed_snapshot, feed,
+        report, outcomes,
     ),
     // The error response is written by hand, so its schema is named here.
     components(schemas(ErrorBody), responses(ErrorResponse)),
@@ -129,6 +129,31 @@ struct LogsQuery {
     /// How many invocations, most recent last.
     #[param(minimum = 0, maximum = 1000, default = json!(100))]
     limit: Option<u64>,
+}
+
+/// Query of `GET /v1/functions/{name}/outputs`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct OutputsQuery {
+    /// Items with a seq after this one (an event stream's `Last-Event-ID` header wins).
+    #[param(minimum = 0, default = json!(0))]
+    after: Option<u64>,
+    /// Show a block's items only once it is this many blocks deep on the canonical
+    /// chain. 0 shows commits at once and retractions on reorgs; N deeper than any reorg
+    /// shows no retraction ever, at the cost of N blocks of delay.
+    #[param(minimum = 0, maximum = 1000, default = json!(0))]
+    confirmations: Option<u64>,
+    /// At most this many items per page.
+    #[param(minimum = 1, maximum = 10_000, default = json!(1000))]
+    limit: Option<u64>,
+    /// How long to wait for an item when none is ready, in milliseconds (JSON only).
+    #[param(minimum = 0, maximum = 60_000, default = json!(0))]
+    wait_ms: Option<u64>,
+    /// Read this runner's log (default: the runner most recently reporting the function
+    /// running).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,128}$")]
+    runner: Option<String>,
 }
 
 /// Query of `GET /v1/feed`.
@@ -376,6 +401,38 @@ fn unpin() {}
 #[allow(dead_code)]
 fn logs() {}
 
+/// Output items after a seq: JSON pages or Server-Sent Events.
+///
+/// Each stdout line of an invocation is one item, numbered per function on one runner:
+/// commits insert, reverts retract. JSON answers a page (long-polling up to `wait_ms`
+/// when none is ready); continue with `after = next`. With `Accept: text/event-stream`
+/// the answer is a stream of events, `id:` the item seq, `event:` `insert` or
+/// `retract`, `data:` the item as JSON; reconnecting with `Last-Event-ID` resumes exactly
+/// after that item. A stream reads one runner's log throughout, and is cut when the
+/// client stops reading. `after` beyond the head is `after_beyond_head` (400).
+#[utoipa::path(
+    get, path = "/v1/functions/{name}/outputs", operation_id = "outputs",
+    params(
+        ("name" = String, Path, description = SELECTOR),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume an event stream after this item seq."),
+        OutputsQuery,
+    ),
+    responses(
+        (
+            status = 200, description = "A page, or an event stream of items",
+            content(
+                (OutputsPage = "application/json"),
+                (OutputItem = "text/event-stream"),
+            ),
+        ),
+        (status = 400, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 409, response = ErrorResponse),
+    ),
+)]
+#[allow(dead_code)]
+fn outputs() {}
+
 /// Every function's spec and the feed seq it reflects.
 ///
 /// Follow with `GET /v1/feed?after={seq}`.
@@ -572,6 +629,19 @@ mod tests {
         };
         assert_eq!(maximum("wait_ms"), crate::config::MAX_FEED_WAIT_MS);
         assert_eq!(maximum("limit"), xxfunc_registry::MAX_FEED_PAGE as u64);
+        let outputs = &document["paths"]["/v1/functions/{name}/outputs"]["get"]["parameters"];
+        let maximum = |name: &str| {
+            outputs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["schema"]["maximum"].as_u64())
+                .unwrap_or_else(|| panic!("no maximum for {name}"))
+        };
+        assert_eq!(maximum("limit"), xxfunc_registry::MAX_OUTPUTS_PAGE as u64);
+        assert_eq!(maximum("confirmations"), xxfunc_registry::MAX_CONFIRMATIONS);
+        assert_eq!(maximum("wait_ms"), crate::config::MAX_FEED_WAIT_MS);
     }
 
     /// Collects every `$ref` in `value`.
@@ -633,6 +703,11 @@ mod tests {
             "LogsPage",
             "ErrorBody",
             "ReportedBy",
+            "RunnerView",
+            "OutputsPage",
+            "OutputItem",
+            "OutcomesPage",
+            "OutcomesAck",
         ] {
             assert!(schemas.contains_key(name), "schema {name} missing");
         }

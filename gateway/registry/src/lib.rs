@@ -16,6 +16,12 @@
 //!   garbage collection.
 //! - The **desired state** (`started` / `stopped`, start position and a start
 //!   generation) is what runners act on.
+//! - Each runner **reports** per function (observed state, cursor, counters), kept per
+//!   (function, runner), and pushes each function's **outcome log**
+//!   ([`Registry::record_outcomes`]): every invocation numbered by seq, its output
+//!   records numbered as items. Applications read the items by cursor
+//!   ([`Registry::outputs`], optionally only blocks N deep), and `logs` shows the last
+//!   outcomes; both read one runner's log, never a mix.
 //! - The **change feed** numbers every change from 1 without gaps; each
 //!   entry carries the function's full [`FunctionSpec`] after the change, so
 //!   a runner that applies [`Registry::snapshot`] then
@@ -45,8 +51,8 @@
 //! The [`Registry`] type and its opening live in `registry.rs`, its
 //! operations in submodules named for what they hold: `write` (bind,
 //! start/stop, pin/unpin, reports), `read` (names, views, logs, referenced
-//! hashes), `feed` (head, snapshot, pages, long polls) and `resolve`
-//! (selectors). `schema` is the on-disk layout: column families, keys and
+//! hashes), `feed` (head, snapshot, pages, long polls), `outcomes` (outcome
+//! logs and the outputs read from them) and `resolve` (selectors). `schema` is the on-disk layout: column families, keys and
 //! stored records.
 //!
 //! # Example

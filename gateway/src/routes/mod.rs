@@ -3,6 +3,7 @@
 mod feed;
 mod functions;
 mod modules;
+mod outputs;
 mod system;
 
 use actix_web::{Resource, web};
@@ -32,6 +33,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/functions/{name}/pin").route(web::post().to(functions::pin)))
         .service(resource("/v1/functions/{name}/unpin").route(web::post().to(functions::unpin)))
         .service(resource("/v1/functions/{name}/logs").route(web::get().to(functions::logs)))
+        .service(resource("/v1/functions/{name}/outputs").route(web::get().to(outputs::outputs)))
         .service(web::resource("/v1/functions/{rest:.*}").to(functions::bad_function_path))
         .service(resource("/v1/feed/snapshot").route(web::get().to(feed::snapshot)))
         .service(resource("/v1/feed").route(web::get().to(feed::feed)))

@@ -3,7 +3,7 @@
 use alloy_primitives::B256;
 use xxfunc_api::{
     BlockRef, ChangeKind, Counters, DesiredState, EventKind, FunctionId, FunctionReport,
-    InvocationRecord, InvocationStatus, ModuleHash, ObservedState, RunnerReport, StartFrom,
+    InvocationStatus, ModuleHash, ObservedState, RunnerReport, StartFrom,
 };
 
 use crate::support::{Gateway, module, on_backends};
@@ -113,18 +113,26 @@ async fn lifecycle(gw: Gateway) {
                 ..Counters::default()
             },
         }],
-        invocations: vec![InvocationRecord {
-            id: id.clone(),
-            hash: v3.upload.hash,
+        invocations: Vec::new(),
+    };
+    // Logs come from the runner's outcome log, pushed by seq.
+    let page = xxfunc_api::outputs::OutcomesPage {
+        id: id.clone(),
+        outcomes: vec![xxfunc_api::outputs::OutcomeEntry {
+            seq: 1,
             kind: EventKind::Commit,
             block,
+            hash: v3.upload.hash,
             status: InvocationStatus::Ok,
             duration_us: 30,
-            stdout: "hello from block 6\n".into(),
-            stderr: String::new(),
             at_ms: 1,
+            stdout: xxfunc_api::outputs::Bytes64(b"hello from block 6\n".to_vec()),
+            stderr: xxfunc_api::outputs::Bytes64(Vec::new()),
+            first_item: 1,
+            item_count: 1,
         }],
     };
+    client.push_outcomes("runner-a", &page).await.unwrap();
     client.report("runner-a", &report).await.unwrap();
     let view = client.function("hello").await.unwrap();
     assert_eq!(
@@ -173,13 +181,15 @@ async fn lifecycle(gw: Gateway) {
         "/v1/feed/snapshot",
         "/v1/feed",
         "/v1/runners/{runner}/report",
+        "/v1/runners/{runner}/outcomes",
+        "/v1/functions/{name}/outputs",
     ] {
         assert!(
             openapi["paths"][path].is_object(),
             "{path} missing from openapi.json"
         );
     }
-    assert_eq!(openapi["paths"].as_object().unwrap().len(), 16);
+    assert_eq!(openapi["paths"].as_object().unwrap().len(), 18);
 }
 
 async fn gc_removes_only_unreferenced(gw: Gateway) {

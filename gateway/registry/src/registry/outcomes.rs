@@ -18,7 +18,7 @@ use xxfunc_api::{
     },
 };
 
-use super::Registry;
+use super::{KeyValue, Registry};
 use crate::{
     error::{RegistryError, Result},
     schema::*,
@@ -492,11 +492,7 @@ impl Registry {
     }
 
     /// Every `(key, value)` of `cf` under `prefix`.
-    pub(crate) fn scan_prefix(
-        &self,
-        cf: &'static str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    pub(crate) fn scan_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>> {
         let mut out = Vec::new();
         let iter = self
             .inner
