@@ -168,7 +168,18 @@ fn online_journey() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let status = on(&["status", &h1, "--json"], code::OK).json();
+    // Outcomes and reports travel on separate threads: the report may land just after
+    // the last outcome.
+    let status = loop {
+        let status = on(&["status", &h1, "--json"], code::OK).json();
+        if status["observed"]["state"] == "running"
+            && status["counters"]["invocations"].as_u64() == Some(events.len() as u64)
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no running report: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(status["observed"]["state"], "running");
     assert_eq!(status["reported"]["runner"], "local", "{status}");
     let human = on(&["status", &h1], code::OK).stdout;
