@@ -108,6 +108,19 @@ impl Gateway {
         self.client.base_url().to_string()
     }
 
+    /// The runner flags that follow this gateway as `runner-a` (no `--store`: modules
+    /// come through the gateway).
+    pub(crate) fn runner_args(&self) -> RunnerArgs {
+        args(&[
+            "--gateway",
+            &self.url(),
+            "--token",
+            TOKEN,
+            "--runner-id",
+            "runner-a",
+        ])
+    }
+
     /// Deploys and starts a guest module as `name`.
     pub(crate) fn deploy_and_start(&self, name: &str, module: &str) {
         let bytes = xxfunc_guest_modules::module_bytes(module);
@@ -191,16 +204,10 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
 
     // No --store: modules come through the gateway, verified by hash.
     let dir = tempfile::tempdir().unwrap();
-    let OpenedRunner { runner, registry } = args(&[
-        "--gateway",
-        &gateway.url(),
-        "--token",
-        TOKEN,
-        "--runner-id",
-        "runner-a",
-    ])
-    .open(dir.path(), "local")
-    .expect("runner opens against the gateway");
+    let OpenedRunner { runner, registry } = gateway
+        .runner_args()
+        .open(dir.path(), "local")
+        .expect("runner opens against the gateway");
     assert!(registry.is_some());
 
     let Served {

@@ -24,16 +24,20 @@ use xxfunc_store::{ModuleHash, ModuleStore};
 
 use crate::{
     chain,
-    gateway::{Gateway, TOKEN, args},
-    registry::{serve_pushed, wait_for},
+    gateway::Gateway,
+    registry::{Served, cursor, serve_pushed, wait_for},
 };
 
-fn cursor(r: &RunnerReport, id: &FunctionId) -> Option<u64> {
-    r.functions
-        .iter()
-        .find(|f| &f.id == id)
-        .and_then(|f| f.cursor)
-        .map(|c| c.number)
+/// A runner in `dir` following `gateway`, served with the pusher, once it has
+/// seen `hello` (deployed and started by the caller).
+fn follow(gateway: &Gateway, dir: &Path) -> (Served, FunctionId) {
+    let OpenedRunner { runner, registry } = gateway.runner_args().open(dir, "local").unwrap();
+    let served = serve_pushed(runner, registry, ServeOptions::default());
+    let id = FunctionId::Name("hello".parse().unwrap());
+    wait_for(&served.status, "the runner following the gateway", |r| {
+        r.functions.iter().any(|f| f.id == id)
+    });
+    (served, id)
 }
 
 /// Waits for the pusher's count of outcomes kept but unacknowledged. (It is
@@ -56,21 +60,7 @@ fn a_dead_gateway_does_not_stall_block_processing() {
     let mut gateway = Gateway::start();
     gateway.deploy_and_start("hello", "hello");
     let dir = tempfile::tempdir().unwrap();
-    let OpenedRunner { runner, registry } = args(&[
-        "--gateway",
-        &gateway.url(),
-        "--token",
-        TOKEN,
-        "--runner-id",
-        "runner-a",
-    ])
-    .open(dir.path(), "local")
-    .unwrap();
-    let served = serve_pushed(runner, registry, ServeOptions::default());
-    let id = FunctionId::Name("hello".parse().unwrap());
-    wait_for(&served.status, "the runner following the gateway", |r| {
-        r.functions.iter().any(|f| f.id == id)
-    });
+    let (served, id) = follow(&gateway, dir.path());
     gateway.stop();
 
     // Every block is processed while every push fails.
@@ -113,21 +103,7 @@ fn outcomes_arrive_exactly_once_after_the_gateway_comes_back() {
     let mut gateway = Gateway::start();
     gateway.deploy_and_start("hello", "hello");
     let dir = tempfile::tempdir().unwrap();
-    let OpenedRunner { runner, registry } = args(&[
-        "--gateway",
-        &gateway.url(),
-        "--token",
-        TOKEN,
-        "--runner-id",
-        "runner-a",
-    ])
-    .open(dir.path(), "local")
-    .unwrap();
-    let served = serve_pushed(runner, registry, ServeOptions::default());
-    let id = FunctionId::Name("hello".parse().unwrap());
-    wait_for(&served.status, "the runner following the gateway", |r| {
-        r.functions.iter().any(|f| f.id == id)
-    });
+    let (served, id) = follow(&gateway, dir.path());
     let blocks = chain::blocks(None, 1, 30, 0);
     let send = |range: std::ops::Range<usize>| {
         for b in &blocks[range] {

@@ -84,7 +84,7 @@ pub(crate) fn wait_for(status: &StatusHandle, what: &str, cond: impl Fn(&RunnerR
     }
 }
 
-fn cursor(r: &RunnerReport, id: &FunctionId) -> Option<u64> {
+pub(crate) fn cursor(r: &RunnerReport, id: &FunctionId) -> Option<u64> {
     r.functions
         .iter()
         .find(|f| &f.id == id)
