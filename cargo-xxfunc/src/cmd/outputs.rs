@@ -101,8 +101,11 @@ pub(crate) async fn run(ctx: &Ctx, args: OutputsArgs) -> anyhow::Result<()> {
         for item in &page.items {
             print_item(ctx, item)?;
         }
+        // With confirmations a page may release nothing yet cover items held back for
+        // good, so the end is the head or a page that does not move the cursor.
+        let advanced = page.next > after;
         after = page.next.max(after);
-        if !args.follow && (page.items.is_empty() || after >= page.head) {
+        if !args.follow && (after >= page.head || !advanced) {
             return Ok(());
         }
     }
