@@ -110,19 +110,26 @@ fn kill_dash_nine_at_twenty_random_points_loses_and_repeats_nothing() {
     assert!(expected.iter().all(|records| !records.is_empty()));
 
     // Interrupted runs: kill -9 at random points until 20 kills hit a
-    // running process, then one run to the end.
+    // running process, then one run to the end. The per-event delay makes
+    // the whole replay longer than all 20 runs together, however fast the
+    // machine starts the runner, so every run is still going when its kill
+    // comes and the kills land at spread-out points of the replay.
+    const KILLS: u64 = 20;
+    const MAX_RUN_MS: u64 = 250;
+    let events = std::fs::read_dir(&setup.fixtures).unwrap().count() as u64;
+    let delay_ms = (2 * KILLS * MAX_RUN_MS).div_ceil(events.max(1));
     let data = dir.path().join("killed");
     let mut rng = rand::rng();
     let mut kills = 0;
     let mut attempts = 0;
-    while kills < 20 {
+    while kills < KILLS {
         attempts += 1;
         assert!(
-            attempts < 200,
-            "could not kill the runner mid-replay 20 times"
+            attempts < 10 * KILLS,
+            "could not kill the runner mid-replay {KILLS} times"
         );
-        let mut child = runner_cmd(&setup, &data, 4).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(20..250)));
+        let mut child = runner_cmd(&setup, &data, delay_ms).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..MAX_RUN_MS)));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
