@@ -179,6 +179,9 @@ pub async fn serve_with(
     .keep_alive(Duration::from_secs(75))
     .client_request_timeout(Duration::from_secs(60))
     .shutdown_timeout(5)
+    // Each connection keeps a handle on its socket, so an event stream whose client does
+    // not read can be cut (see `routes::outputs`).
+    .on_connect(routes::outputs::on_connect)
     .disable_signals();
     if config.workers > 0 {
         server = server.workers(config.workers);

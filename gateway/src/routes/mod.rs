@@ -3,7 +3,7 @@
 mod feed;
 mod functions;
 mod modules;
-mod outputs;
+pub(crate) mod outputs;
 mod system;
 
 use actix_web::{Resource, web};

@@ -7,24 +7,30 @@
 //! The event stream sticks to one runner's log (the first page's), so a consumer never
 //! sees two runners' logs interleaved. Each item is one event: `id:` its seq, `event:`
 //! `insert` or `retract`, `data:` the item's JSON; `Last-Event-ID` resumes exactly after
-//! that seq. A producer task per connection feeds a bounded channel; a client that does
-//! not read for the send timeout while the channel is full is disconnected (its
-//! buffered events are dropped at once and its response ends with an error), so a
-//! connection never holds more than the channel, one page and the socket's buffers.
+//! that seq. A producer task per connection feeds a bounded channel (64 events and 4 MiB
+//! of event data); a client that does not read for the send timeout while the channel is
+//! full is disconnected: its buffered events are dropped at once, its socket is shut down
+//! (the server stops polling a body whose socket is full, so ending the body alone would
+//! never reach it), and its response ends with an error. A connection never holds more
+//! than the channel, one page and the socket's buffers. The producer ends as soon as its
+//! client goes: it holds the channel's receiving end only weakly.
 
 use std::{
+    any::Any,
+    net::Shutdown,
+    os::fd::AsFd,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Weak},
     task::{Context, Poll},
     time::Duration,
 };
 
-use actix_web::{HttpRequest, HttpResponse, Responder, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, Responder, dev::Extensions, http::header, web};
 use actix_web_lab::sse;
 use futures::Stream;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use xxfunc_api::{
     FunctionId,
     outputs::{ItemKind, OutputsPage, OutputsQuery},
@@ -40,6 +46,10 @@ use crate::{
 
 /// Events buffered per connection before the producer waits for the client.
 pub(crate) const SSE_BUFFER: usize = 64;
+
+/// Bytes of event data buffered per connection before the producer waits for the
+/// client (an event larger than this is buffered alone).
+pub(crate) const SSE_BUFFER_BYTES: usize = 4 << 20;
 
 /// Items per page the event stream reads.
 const SSE_PAGE: usize = 256;
@@ -150,9 +160,10 @@ async fn stream(
     query.limit = Some(query.limit.unwrap_or(SSE_PAGE).min(SSE_PAGE));
     let arrivals = state.outcomes.subscribe();
     let first = state.service.outputs(id.clone(), query.clone()).await?;
-    let (tx, rx) = mpsc::channel(SSE_BUFFER);
+    let (tx, rx) = mpsc::channel::<Buffered>(SSE_BUFFER);
     let rx = Arc::new(Mutex::new(Some(rx)));
     let client = state.metrics.sse_client();
+    let conn = req.conn_data::<Connection>().cloned();
     tokio::spawn(produce(
         state.clone(),
         id,
@@ -160,8 +171,11 @@ async fn stream(
         first,
         arrivals,
         tx,
-        rx.clone(),
-        client,
+        Arc::downgrade(&rx),
+        Cut {
+            conn,
+            _client: client,
+        },
     ));
     let events = Events { rx };
     Ok(sse::Sse::from_stream(events)
@@ -178,11 +192,12 @@ async fn produce(
     mut query: OutputsQuery,
     first: OutputsPage,
     mut arrivals: watch::Receiver<u64>,
-    tx: mpsc::Sender<sse::Event>,
-    rx: Shared,
-    _client: SseClient,
+    tx: mpsc::Sender<Buffered>,
+    rx: Weak<Mutex<Option<mpsc::Receiver<Buffered>>>>,
+    cut: Cut,
 ) {
     let timeout = state.sse_send_timeout;
+    let bytes = Arc::new(Semaphore::new(SSE_BUFFER_BYTES));
     let mut page = first;
     loop {
         // The stream sticks to the first runner that has a log.
@@ -202,17 +217,30 @@ async fn produce(
                 ItemKind::Insert => "insert",
                 ItemKind::Retract => "retract",
             };
+            let size = u32::try_from(data.len().clamp(1, SSE_BUFFER_BYTES)).unwrap_or(u32::MAX);
             let event = sse::Data::new(data).id(item.seq.to_string()).event(kind);
-            match tx.send_timeout(event.into(), timeout).await {
-                Ok(()) => {}
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    // A client that does not read: drop what it has buffered now, and
-                    // end its response with an error (which drops the connection).
+            // Room in the connection's byte budget, then in its channel: a client that
+            // leaves either full for the send timeout does not read.
+            let read = match tokio::time::timeout(timeout, bytes.clone().acquire_many_owned(size))
+                .await
+            {
+                Ok(Ok(permit)) => match tx.send_timeout((event.into(), permit), timeout).await {
+                    Ok(()) => true,
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => false,
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
+                },
+                Ok(Err(_closed)) => return,
+                Err(_elapsed) => false,
+            };
+            if !read {
+                // Drop what it has buffered now, end its response with an error and
+                // shut its socket down.
+                if let Some(rx) = rx.upgrade() {
                     rx.lock().take();
-                    state.metrics.sse_slow_clients.inc();
-                    return;
                 }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
+                cut.disconnect();
+                state.metrics.sse_slow_clients.inc();
+                return;
             }
         }
         query.after = page.next;
@@ -234,9 +262,51 @@ async fn produce(
     }
 }
 
-/// The receiving end of a connection's events, shared with its producer, which takes it
-/// away from a client that does not read.
-type Shared = Arc<Mutex<Option<mpsc::Receiver<sse::Event>>>>;
+/// The receiving end of a connection's events. The response body owns it; its producer
+/// holds it weakly (so a client that goes drops it, and the producer sees the channel
+/// closed) and takes it away from a client that does not read.
+type Shared = Arc<Mutex<Option<mpsc::Receiver<Buffered>>>>;
+
+/// An event in a connection's buffer, holding its share of the byte budget until the
+/// response body takes it.
+type Buffered = (sse::Event, OwnedSemaphorePermit);
+
+/// A handle on a connection's socket (a duplicate of its descriptor, closed with the
+/// connection's data), taken when the connection opens.
+#[derive(Clone)]
+pub(crate) struct Connection(Arc<std::net::TcpStream>);
+
+/// Stores a [`Connection`] for each TCP connection (`HttpServer::on_connect`).
+pub(crate) fn on_connect(conn: &dyn Any, data: &mut Extensions) {
+    let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    match tcp.as_fd().try_clone_to_owned() {
+        Ok(fd) => {
+            data.insert(Connection(Arc::new(std::net::TcpStream::from(fd))));
+        }
+        Err(e) => tracing::debug!(error = %e, "no handle on a connection's socket"),
+    }
+}
+
+/// What a producer holds of its client: the socket to cut and the client's place in
+/// the `xxfunc_sse_clients` gauge (released when the producer ends).
+struct Cut {
+    conn: Option<Connection>,
+    _client: SseClient,
+}
+
+impl Cut {
+    /// Shuts the client's socket down, so the server's pending writes fail and the
+    /// connection closes although its send buffer is full.
+    fn disconnect(&self) {
+        if let Some(Connection(socket)) = &self.conn
+            && let Err(e) = socket.shutdown(Shutdown::Both)
+        {
+            tracing::debug!(error = %e, "shutting a slow client's socket down failed");
+        }
+    }
+}
 
 /// A connection's response body: its events, until the producer ends (the response
 /// ends) or gives up on the client (the response ends with an error, which drops the
@@ -255,7 +325,9 @@ impl Stream for Events {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match self.rx.lock().as_mut() {
-            Some(rx) => rx.poll_recv(cx).map(|event| event.map(Ok)),
+            Some(rx) => rx
+                .poll_recv(cx)
+                .map(|buffered| buffered.map(|(event, _permit)| Ok(event))),
             None => Poll::Ready(Some(Err(SlowClient))),
         }
     }
