@@ -226,7 +226,6 @@ fn row(record: &str) -> String {
     v.to_string()
 }
 
-#[ignore = "open (issue 15): not yet run against the merged SSE route; run with --ignored"]
 #[test]
 fn stream_resumes_exactly_across_kill_dash_nine_of_runner_and_gateway() {
     let Some(events) = fixture_events() else {
