@@ -226,6 +226,19 @@ pub enum RunnerError {
 }
 
 impl RunnerError {
+    /// Whether this is a JSON-RPC failure that retrying cannot mend: a reorg
+    /// deeper than the follower remembers, a node with another genesis, or a
+    /// checkpoint tip the node does not know.
+    pub fn is_terminal_rpc(&self) -> bool {
+        matches!(
+            self,
+            Self::Rpc { source, .. } if matches!(
+                **source,
+                RpcError::ReorgTooDeep { .. } | RpcError::Genesis | RpcError::UnknownTip { .. }
+            )
+        )
+    }
+
     /// A [`RunnerError::Source`]: `what` failed in a source outside this
     /// crate, because of `source`.
     pub fn chain_source(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
@@ -327,4 +340,10 @@ pub enum RpcError {
     /// The node has another genesis block than the one followed so far.
     #[error("the node disagrees about the genesis block")]
     Genesis,
+    /// The block to start at (`--start HASH`) is not on the node's canonical chain.
+    #[error("the node has no canonical block {hash} to start at")]
+    UnknownStart {
+        /// The requested start block.
+        hash: alloy_primitives::B256,
+    },
 }

@@ -140,7 +140,7 @@ pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
 pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use source::{
-    BlockSource, ChainEvent, ChainSource, EventSink, FixtureSource, RpcBlocks, RpcFollower,
-    SinkReceiver, SourceMessage, block_ref,
+    BlockSource, ChainEvent, ChainSource, DEFAULT_STALL_AFTER, EventSink, FixtureSource, RpcBlocks,
+    RpcFollower, RpcStart, SinkReceiver, SourceMessage, block_ref,
 };
 pub use state_db::{Checkpoint, FunctionRecord, Position};

@@ -8,8 +8,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::{Context, bail};
 use clap::Parser;
 use xxfunc_runner::{
-    ChainSource, FixtureSource, OpenedRunner, RpcFollower, RunnerArgs, ServeOptions, StatusHandle,
-    StopHandle, UntilDone, metrics, serve,
+    ChainSource, DEFAULT_STALL_AFTER, FixtureSource, OpenedRunner, RpcFollower, RpcStart,
+    RunnerArgs, ServeOptions, StatusHandle, StopHandle, UntilDone, metrics, serve,
 };
 
 /// Run xxfunc functions on chain events.
@@ -33,6 +33,19 @@ struct Args {
     /// JSON-RPC poll interval in milliseconds.
     #[arg(long, default_value_t = 250, value_name = "MS")]
     poll_ms: u64,
+    /// With --rpc and no stored checkpoint: the first block to run on. `head` (the node's
+    /// current head block, at once), `next` (the next block the node adds), a block number,
+    /// or a block hash (0x…). A restarted runner resumes after its checkpoint instead.
+    #[arg(
+        long,
+        default_value = "head",
+        value_name = "head|next|N|HASH",
+        requires = "rpc"
+    )]
+    start: RpcStart,
+    /// With --rpc: warn when the node's head has not moved for this many seconds (0: never).
+    #[arg(long, default_value_t = DEFAULT_STALL_AFTER.as_secs(), value_name = "SECS", requires = "rpc")]
+    stall_warn_secs: u64,
     /// With --fixtures: exit once the replay is done and every function has caught up.
     #[arg(long)]
     exit_at_end: bool,
@@ -72,7 +85,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(url)) => Box::new(
             RpcFollower::connect(url)
                 .with_context(|| format!("connecting to {url}"))?
-                .poll_interval(Duration::from_millis(args.poll_ms)),
+                .poll_interval(Duration::from_millis(args.poll_ms))
+                .stall_after(Some(Duration::from_secs(args.stall_warn_secs)))
+                .start(args.start)
+                .with_context(|| format!("finding the start block on {url}"))?,
         ),
         _ => bail!("give exactly one of --fixtures DIR or --rpc URL"),
     };

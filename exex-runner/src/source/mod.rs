@@ -34,7 +34,7 @@ mod fixtures;
 mod rpc;
 
 pub use fixtures::FixtureSource;
-pub use rpc::{RpcBlocks, RpcFollower};
+pub use rpc::{DEFAULT_STALL_AFTER, RpcBlocks, RpcFollower, RpcStart};
 
 /// One chain event.
 #[derive(Clone, Debug, PartialEq, Eq)]

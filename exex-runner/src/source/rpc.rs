@@ -2,6 +2,12 @@
 //! `eth_getBlockByNumber(n, true)`, `eth_getBlockReceipts`), detects reorgs by
 //! walking back from the head until its own recent chain agrees with the
 //! node's, and emits reverts (newest first) then commits (oldest first).
+//!
+//! Without a checkpoint it starts where [`RpcStart`] says: by default at the node's
+//! current head block, which it delivers at once (so functions that backfill from an
+//! earlier block start without waiting for the node's next block). A reorg deeper than
+//! the blocks it remembers, or a node on another chain, ends the follower with that
+//! error instead of retrying forever. A head that stops moving is warned about.
 
 use std::{
     collections::BTreeMap,
@@ -9,7 +15,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use alloy_primitives::B256;
@@ -144,14 +150,60 @@ impl RpcClient {
     }
 }
 
+/// Where a follower without a checkpoint starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RpcStart {
+    /// At the node's current head block (delivered at once).
+    #[default]
+    Head,
+    /// After the node's current head: the first event is the next block it adds.
+    Next,
+    /// At this block number.
+    Block(u64),
+    /// At the block with this hash (on the node's canonical chain).
+    Hash(B256),
+}
+
+impl std::str::FromStr for RpcStart {
+    type Err = String;
+
+    /// `head`, `next`, a block number, or a `0x`-prefixed 32-byte block hash.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let s = s.trim();
+        match s {
+            "head" => return Ok(Self::Head),
+            "next" => return Ok(Self::Next),
+            _ => {}
+        }
+        if let Some(hex) = s.strip_prefix("0x") {
+            return match hex.len() {
+                64 => s
+                    .parse()
+                    .map(Self::Hash)
+                    .map_err(|e| format!("{s:?} is not a block hash: {e}")),
+                _ => Err(format!(
+                    "{s:?} is not a block hash (0x and 64 hex digits); give head, next, a block number or a block hash"
+                )),
+            };
+        }
+        s.parse().map(Self::Block).map_err(|_| {
+            format!("{s:?}: give head, next, a block number or a 0x-prefixed block hash")
+        })
+    }
+}
+
 /// Follows a node over JSON-RPC.
 pub struct RpcFollower {
     client: Arc<RpcClient>,
     chain_id: u64,
     poll: Duration,
-    from: Option<u64>,
+    from: RpcStart,
+    stall_after: Option<Duration>,
     recent: Vec<Arc<ChainBlock>>,
 }
+
+/// How long the node's head may stay put before the follower warns (by default).
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for RpcFollower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,7 +225,8 @@ impl RpcFollower {
             client,
             chain_id,
             poll: Duration::from_millis(250),
-            from: None,
+            from: RpcStart::Head,
+            stall_after: Some(DEFAULT_STALL_AFTER),
             recent: Vec::new(),
         })
     }
@@ -184,10 +237,43 @@ impl RpcFollower {
         self
     }
 
-    /// Without a checkpoint, start at block `number` instead of after the
+    /// Without a checkpoint, start at block `number` instead of at the
     /// node's current head.
     pub fn start_at(mut self, number: u64) -> Self {
-        self.from = Some(number);
+        self.from = RpcStart::Block(number);
+        self
+    }
+
+    /// Without a checkpoint, start where `start` says. A hash is looked up
+    /// on the node at once.
+    ///
+    /// # Errors
+    /// [`RunnerError::Rpc`] when the node does not answer, or does not know
+    /// the hash as a canonical block.
+    pub fn start(mut self, start: RpcStart) -> Result<Self> {
+        if let RpcStart::Hash(hash) = start {
+            let block = self
+                .client
+                .call("eth_getBlockByHash", json!([hash, false]))?;
+            let number = block
+                .get("number")
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| self.client.err(RpcError::UnknownStart { hash }))
+                .and_then(|v| self.client.quantity("eth_getBlockByHash", v))?;
+            if self.client.hash_at(number)? != Some(hash) {
+                return Err(self.client.err(RpcError::UnknownStart { hash }));
+            }
+            self.from = RpcStart::Block(number);
+        } else {
+            self.from = start;
+        }
+        Ok(self)
+    }
+
+    /// Warn when the node's head has not moved for `after` (`None`: never).
+    /// Default [`DEFAULT_STALL_AFTER`].
+    pub fn stall_after(mut self, after: Option<Duration>) -> Self {
+        self.stall_after = after.filter(|d| !d.is_zero());
         self
     }
 
@@ -227,6 +313,46 @@ struct Follower {
     chain_id: u64,
     chain: BTreeMap<u64, Arc<ChainBlock>>,
     seq: u64,
+    stall: Stall,
+}
+
+/// Watches the node's head for a standstill.
+struct Stall {
+    after: Option<Duration>,
+    head: Option<u64>,
+    moved_at: Instant,
+    warned_at: Option<Instant>,
+}
+
+impl Stall {
+    /// Notes the head of a poll; warns (at most once per `after`) when it
+    /// has not moved for `after`.
+    fn observe(&mut self, head: u64, url: &str) {
+        let now = Instant::now();
+        if self.head != Some(head) {
+            if self.warned_at.take().is_some() {
+                tracing::info!(head, "the node's head moves again");
+            }
+            self.head = Some(head);
+            self.moved_at = now;
+            return;
+        }
+        let Some(after) = self.after else { return };
+        let still = now.duration_since(self.moved_at);
+        if still >= after
+            && self
+                .warned_at
+                .is_none_or(|w| now.duration_since(w) >= after)
+        {
+            self.warned_at = Some(now);
+            tracing::warn!(
+                head,
+                still_s = still.as_secs(),
+                "the node at {url} has not added a block for {}s (head {head}); is it syncing, mining or connected to peers?",
+                still.as_secs()
+            );
+        }
+    }
 }
 
 impl Follower {
@@ -301,11 +427,23 @@ impl Follower {
     }
 
     /// One poll: reverts for orphaned blocks, then commits up to the head.
-    fn poll(&mut self, next_if_empty: &mut Option<u64>, sink: &EventSink) -> Result<()> {
+    fn poll(
+        &mut self,
+        start: RpcStart,
+        next_if_empty: &mut Option<u64>,
+        sink: &EventSink,
+    ) -> Result<()> {
         let head = self.client.head()?;
+        self.stall.observe(head, &self.client.url);
         let first = match self.unwind(head, sink)? {
             Some(ancestor) => ancestor + 1,
-            None => *next_if_empty.get_or_insert(head + 1),
+            None => *next_if_empty.get_or_insert(match start {
+                RpcStart::Head => head,
+                RpcStart::Next => head + 1,
+                RpcStart::Block(n) => n,
+                // Resolved to a number by `RpcFollower::start`.
+                RpcStart::Hash(_) => head,
+            }),
         };
         for n in first..=head {
             let Some(block) = self.client.block_by_number(self.chain_id, n)? else {
@@ -344,15 +482,26 @@ impl ChainSource for RpcFollower {
             chain_id: self.chain_id,
             chain: BTreeMap::new(),
             seq: resume.seq,
+            stall: Stall {
+                after: self.stall_after,
+                head: None,
+                moved_at: Instant::now(),
+                warned_at: None,
+            },
         };
-        let mut next = self.from;
+        let mut next = None;
         if let Some(tip) = resume.tip {
             follower.restore(tip, self.recent)?;
         }
         while !sink.is_closed() {
-            match follower.poll(&mut next, &sink) {
+            match follower.poll(self.from, &mut next, &sink) {
                 Ok(()) => {}
                 Err(RunnerError::Stopped) => return Ok(()),
+                // Retrying cannot mend these: the runner stops with the error.
+                Err(e @ RunnerError::Rpc { .. }) if e.is_terminal_rpc() => {
+                    tracing::error!("{e}; the follower stops");
+                    return Err(e);
+                }
                 Err(e) => tracing::warn!("{e}; retrying"),
             }
             std::thread::sleep(self.poll);

@@ -13,7 +13,9 @@ use std::{
 use alloy_primitives::B256;
 use serde_json::{Value, json};
 use xxfunc_abi::EventKind;
-use xxfunc_runner::{ChainSource, Checkpoint, EventSink, RpcFollower, SinkReceiver, SourceMessage};
+use xxfunc_runner::{
+    ChainSource, Checkpoint, EventSink, RpcFollower, RpcStart, SinkReceiver, SourceMessage,
+};
 
 const ANVIL: &str =
     "/root/.cache/xxfunc-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
@@ -391,4 +393,90 @@ fn reverts_blocks_reorged_away_while_the_runner_was_down() {
     );
     want.extend((4..=7).map(|n| (Commit, n, anvil.hash_at(n))));
     assert_eq!(seen, want);
+}
+
+/// Runs a fresh follower (no checkpoint) started as `start` on its own thread.
+fn follow_from(
+    anvil: &Anvil,
+    start: RpcStart,
+) -> (
+    SinkReceiver,
+    std::thread::JoinHandle<xxfunc_runner::Result<()>>,
+) {
+    let follower = RpcFollower::connect(&anvil.url)
+        .unwrap()
+        .poll_interval(Duration::from_millis(20))
+        .start(start)
+        .unwrap();
+    let (sink, rx) = EventSink::channel(1024);
+    let thread = std::thread::spawn(move || Box::new(follower).run(Checkpoint::default(), sink));
+    (rx, thread)
+}
+
+/// Without a checkpoint the follower starts where `--start` says: the node's current
+/// head block at once (so backfill has a tip without waiting for a new block), the next
+/// block, a number, or a hash; and an unknown hash is refused up front.
+#[test]
+fn a_fresh_follower_starts_at_head_next_a_number_or_a_hash() {
+    let Some(anvil) = Anvil::start() else { return };
+    anvil.call("anvil_mine", json!([6]));
+    let commit = |n: u64| (EventKind::Commit, n, anvil.hash_at(n));
+
+    let (rx, _head) = follow_from(&anvil, RpcStart::Head);
+    assert_eq!(take(&rx, 1), vec![commit(6)], "the head block, at once");
+
+    let (rx, _number) = follow_from(&anvil, RpcStart::Block(3));
+    assert_eq!(take(&rx, 4), (3..=6).map(commit).collect::<Vec<_>>());
+
+    let (rx, _hash) = follow_from(&anvil, RpcStart::Hash(anvil.hash_at(5)));
+    assert_eq!(take(&rx, 2), vec![commit(5), commit(6)]);
+
+    let (rx, _next) = follow_from(&anvil, RpcStart::Next);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_none(),
+        "next waits for a new block"
+    );
+    anvil.send_transfer();
+    assert_eq!(take(&rx, 1), vec![commit(7)]);
+
+    let unknown = RpcFollower::connect(&anvil.url)
+        .unwrap()
+        .start(RpcStart::Hash(B256::repeat_byte(0xab)))
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("no canonical block"),
+        "{unknown}"
+    );
+    for (text, ok) in [
+        ("head", true),
+        ("next", true),
+        ("12", true),
+        ("0xzz", false),
+        ("-1", false),
+        ("latest", false),
+    ] {
+        assert_eq!(text.parse::<RpcStart>().is_ok(), ok, "{text}");
+    }
+}
+
+/// A reorg deeper than the follower remembers ends it with that error (the runner then
+/// stops with it) instead of being retried forever.
+#[test]
+fn a_reorg_deeper_than_the_follower_remembers_is_a_terminal_error() {
+    let Some(anvil) = Anvil::start() else { return };
+    let (rx, thread) = follow_from(&anvil, RpcStart::Block(1));
+    anvil.call("anvil_mine", json!([300]));
+    assert_eq!(take(&rx, 300).len(), 300);
+    anvil.call("anvil_reorg", json!([290, []]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !thread.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the follower kept retrying a reorg it cannot follow"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = thread.join().unwrap().unwrap_err();
+    assert!(err.is_terminal_rpc(), "{err}");
+    assert!(err.to_string().contains("reorg deeper than"), "{err}");
 }
