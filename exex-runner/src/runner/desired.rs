@@ -1,5 +1,7 @@
 //! Desired state: starting, stopping and redeploying functions as the
-//! registry says, and loading their modules.
+//! registry says, loading their modules, and evicting a module's compiled
+//! code from memory once no function runs it (its artifact stays on disk, so
+//! a later start loads it without compiling).
 
 use xxfunc_api::{
     BlockRef, DesiredState, FeedEntry, FeedSnapshot, FunctionId, FunctionSpec, StartFrom,
@@ -25,6 +27,20 @@ impl Runner {
                 f.module = None;
                 f.load_error = Some(e.to_string());
             }
+        }
+    }
+
+    /// Drops `hash`'s compiled code from the in-memory cache unless a
+    /// function still holds it.
+    fn release(&self, hash: Option<xxfunc_store::ModuleHash>) {
+        let Some(hash) = hash else { return };
+        let in_use = self
+            .functions
+            .values()
+            .any(|f| f.module.as_ref().is_some_and(|m| *m.hash() == hash));
+        if !in_use {
+            tracing::debug!(%hash, "module evicted from memory");
+            self.cache.forget(&hash);
         }
     }
 
@@ -69,6 +85,7 @@ impl Runner {
             ),
         };
         let before = f.rec.clone();
+        let held = f.module.as_ref().map(|m| *m.hash());
         if started {
             if spec.start_generation != f.rec.start_generation {
                 f.rec.start_generation = spec.start_generation;
@@ -96,7 +113,11 @@ impl Runner {
             tracing::info!(id = %spec.id, hash = %spec.hash, started, position = ?f.rec.position, "function updated");
             self.persist(&f.rec)?;
         }
+        let now = f.module.as_ref().map(|m| *m.hash());
         self.functions.insert(spec.id.clone(), f);
+        if held != now {
+            self.release(held);
+        }
         Ok(())
     }
 
@@ -109,9 +130,10 @@ impl Runner {
             && f.rec.started
         {
             f.rec.started = false;
-            f.module = None;
+            let held = f.module.take().map(|m| *m.hash());
             let rec = f.rec.clone();
             self.persist(&rec)?;
+            self.release(held);
         }
         Ok(())
     }

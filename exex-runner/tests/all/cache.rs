@@ -128,3 +128,59 @@ fn wrong_bytes_and_unlinkable_modules_are_refused() {
         .unwrap_err();
     assert!(matches!(err, RunnerError::ModuleLoad { .. }), "{err}");
 }
+
+/// A module's compiled code leaves memory once no function runs it (stop, redeploy to
+/// another hash); the artifact stays on disk, so starting it again compiles nothing.
+#[test]
+fn stop_and_redeploy_evict_compiled_code_that_no_function_runs() {
+    use xxfunc_api::{DesiredState, FunctionSpec, StartFrom};
+    use xxfunc_runner::test_utils::Harness;
+
+    let mut h = Harness::new().unwrap();
+    let v1 = wasm(chain::ECHO_MAGIC);
+    let v2 = wasm(&chain::ECHO_MAGIC.replace(
+        "(memory (export \"memory\") 1)",
+        "(memory (export \"memory\") 2)",
+    ));
+    assert_ne!(v1, v2);
+    let (h1, h2) = (h.put_module(&v1).unwrap(), h.put_module(&v2).unwrap());
+    let spec = |id: &str, hash: ModuleHash, desired: DesiredState| FunctionSpec {
+        id: id.parse().unwrap(),
+        hash,
+        desired,
+        start: StartFrom::Head,
+        start_generation: 1,
+    };
+    h.runner_mut()
+        .apply(&spec("a", h1, DesiredState::Started))
+        .unwrap();
+    h.runner_mut()
+        .apply(&spec("b", h1, DesiredState::Started))
+        .unwrap();
+    assert_eq!(h.runner().cache().len(), 1, "one module, two functions");
+    assert_eq!(h.runner().cache().stats().compiles, 1);
+
+    // `a` moves to v2: v1 stays, `b` runs it.
+    h.runner_mut()
+        .apply(&spec("a", h2, DesiredState::Started))
+        .unwrap();
+    assert_eq!(h.runner().cache().len(), 2);
+    // `b` stops: nothing runs v1 any more.
+    h.runner_mut()
+        .apply(&spec("b", h1, DesiredState::Stopped))
+        .unwrap();
+    assert_eq!(h.runner().cache().len(), 1, "v1 evicted");
+    // Removed from the registry altogether: v2 goes too.
+    h.runner_mut().remove(&"a".parse().unwrap()).unwrap();
+    assert!(h.runner().cache().is_empty(), "v2 evicted");
+
+    // Starting v1 again reads its artifact: no compile.
+    let before = h.runner().cache().stats();
+    h.runner_mut()
+        .apply(&spec("b", h1, DesiredState::Started))
+        .unwrap();
+    let after = h.runner().cache().stats();
+    assert_eq!(after.compiles, before.compiles, "nothing compiled again");
+    assert_eq!(after.disk_hits, before.disk_hits + 1, "loaded from disk");
+    assert_eq!(h.runner().cache().len(), 1);
+}
