@@ -86,6 +86,15 @@ pub struct RunnerArgs {
     /// Consecutive failures before a function is quarantined.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub quarantine_after: u64,
+    /// Longest a batch waits for its slowest function before committing the others
+    /// (what is still running is committed by a later batch), milliseconds.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub detach_after_ms: u64,
+    /// An invocation at least this long (milliseconds) makes its function slow: its next
+    /// jobs run on low-priority threads and never hold a batch back, until it is fast
+    /// again for a while.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub slow_invocation_ms: u64,
     /// Serve Prometheus text on http://ADDR/metrics (loopback, e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -229,6 +238,8 @@ impl RunnerArgs {
             config.workers = w.max(1);
         }
         config.quarantine_after = self.quarantine_after.max(1);
+        config.detach_after = Duration::from_millis(self.detach_after_ms);
+        config.slow_invocation = Duration::from_millis(self.slow_invocation_ms.max(1));
         config
     }
 

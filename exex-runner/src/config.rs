@@ -51,6 +51,15 @@ pub struct RunnerConfig {
     pub workers: usize,
     /// Consecutive failed invocations after which a function is quarantined.
     pub quarantine_after: u64,
+    /// How long a batch waits for its slowest function (isolation). Functions
+    /// still running then are committed by a later batch, so the others'
+    /// records become durable and visible without waiting for them.
+    pub detach_after: Duration,
+    /// An invocation at least this long makes its function slow: its job
+    /// ends there (the rest is planned again), and its next jobs run at once
+    /// on low-priority threads of their own, never holding a batch back, until
+    /// an invocation of it is fast again.
+    pub slow_invocation: Duration,
     /// Most events committed in one synced batch (group commit).
     pub max_batch_events: usize,
     /// Most past blocks a lagging (backfilling) function is given per round,
@@ -86,6 +95,8 @@ impl RunnerConfig {
             limits: Limits::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             quarantine_after: 5,
+            detach_after: Duration::from_millis(500),
+            slow_invocation: Duration::from_millis(200),
             max_batch_events: 64,
             catch_up_per_round: 256,
             finality_depth: 64,

@@ -1,14 +1,28 @@
-//! Runs planned deliveries: functions in parallel on a bounded number of
-//! threads, each function's deliveries strictly in order on one thread.
+//! Runs planned deliveries: functions in parallel, each function's deliveries
+//! strictly in order on one thread, on threads that are not tied to the batch
+//! that started them.
+//!
+//! Isolation: a batch waits for its jobs only up to a deadline (and not at all
+//! for functions known to be slow, which get a thread each at once); a job
+//! still running then finishes on its thread and its outcomes are committed by
+//! a later batch, so one function's slowness never holds back another's
+//! records. A job also ends after its first slow invocation: the rest of its
+//! deliveries are planned again later (the function then lags, and catches up
+//! from the block window).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
 use xxfunc_abi::{ChainBlock, EventKind};
+use xxfunc_api::FunctionId;
+use xxfunc_store::ModuleHash;
 
 use crate::{
     engine::WasmEngine,
@@ -28,62 +42,245 @@ pub(crate) struct Delivery {
 
 /// A function's deliveries for one batch.
 pub(crate) struct Job {
+    pub(crate) id: FunctionId,
+    /// The function's start generation and module when it was planned: a job
+    /// whose function was restarted, redeployed or stopped meanwhile is not
+    /// committed (its events are planned again for what the function is now).
+    pub(crate) generation: u64,
+    pub(crate) hash: ModuleHash,
     pub(crate) module: Arc<LoadedModule>,
     pub(crate) deliveries: Vec<Delivery>,
     /// Failures in a row before this batch.
     pub(crate) consecutive_failures: u64,
 }
 
-/// Runs every job and returns, per job in the same order, the outcomes of
-/// its deliveries. A job stops early once its consecutive failures reach
-/// `quarantine_after` (the remaining deliveries are not run).
-pub(crate) fn run_jobs(
-    engine: &WasmEngine,
-    jobs: &[Job],
-    workers: usize,
-    quarantine_after: u64,
-) -> Vec<Vec<Outcome>> {
-    let run = |job: &Job| {
-        let mut consecutive = job.consecutive_failures;
-        let mut outcomes = Vec::with_capacity(job.deliveries.len());
-        for d in &job.deliveries {
-            let outcome = engine.invoke(
-                &job.module,
-                EventInput {
-                    envelope: &d.envelope,
-                    timestamp: d.block.timestamp,
-                    block_hash: &d.block.hash.0,
-                },
-            );
-            consecutive = if outcome.is_ok() { 0 } else { consecutive + 1 };
-            outcomes.push(outcome);
-            if consecutive >= quarantine_after {
-                break;
-            }
-        }
-        outcomes
-    };
-    let threads = workers.max(1).min(jobs.len());
-    if threads <= 1 {
-        return jobs.iter().map(run).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Vec<Outcome>>>> = Mutex::new(vec![None; jobs.len()]);
-    std::thread::scope(|scope| {
+/// When a job stops early.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cutoffs {
+    /// Consecutive failures that quarantine the function.
+    pub(crate) quarantine_after: u64,
+    /// An invocation at least this long ends the job (its function is slow).
+    pub(crate) slow: Duration,
+}
+
+/// A finished job: its function, the deliveries it was given, and the
+/// outcomes of the first `outcomes.len()` of them, in order.
+pub(crate) struct Done {
+    pub(crate) job: Arc<Job>,
+    pub(crate) outcomes: Vec<Outcome>,
+}
+
+/// Jobs started on their threads, whose results have not all been taken.
+pub(crate) struct Running {
+    rx: Receiver<Done>,
+    left: Vec<FunctionId>,
+    lane: Lane,
+    /// The threads' ids, so a batch that leaves them running can lower their
+    /// priority.
+    threads: Arc<parking_lot::Mutex<Vec<i64>>>,
+}
+
+/// Which threads a set of jobs runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Up to the runner's `workers` threads, at normal priority.
+    Normal,
+    /// Functions known to be slow: up to [`SLOW_THREADS`] threads at a low
+    /// CPU priority, so they take mostly the CPU time others leave.
+    Slow,
+}
+
+/// Most threads the jobs of slow functions run on at once.
+pub(crate) const SLOW_THREADS: usize = 4;
+
+impl Running {
+    /// Starts `jobs` on threads of `lane` (at least one, at most one per
+    /// job), each taking the next job when it is done with one.
+    pub(crate) fn start(
+        engine: &Arc<WasmEngine>,
+        jobs: Vec<Job>,
+        lane: Lane,
+        workers: usize,
+        cutoffs: Cutoffs,
+    ) -> Self {
+        let threads = match lane {
+            Lane::Normal => workers,
+            Lane::Slow => SLOW_THREADS,
+        };
+        let left = jobs.iter().map(|j| j.id.clone()).collect();
+        let (tx, rx) = unbounded();
+        let threads = threads.max(1).min(jobs.len());
+        let jobs: Arc<Vec<Arc<Job>>> = Arc::new(jobs.into_iter().map(Arc::new).collect());
+        let next = Arc::new(AtomicUsize::new(0));
+        let ids = Arc::new(parking_lot::Mutex::new(Vec::new()));
         for _ in 0..threads {
-            scope.spawn(|| {
+            let (engine, jobs, next, tx, ids) = (
+                engine.clone(),
+                jobs.clone(),
+                next.clone(),
+                tx.clone(),
+                ids.clone(),
+            );
+            let thread = (engine.clone(), jobs.clone(), next.clone(), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name("xxfunc-invoke".into())
+                .spawn(move || {
+                    let (engine, jobs, next, tx) = thread;
+                    let tid = thread_id();
+                    if lane == Lane::Slow {
+                        lower_priority(tid);
+                    }
+                    ids.lock().push(tid);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        let outcomes = run(&engine, job, cutoffs);
+                        if tx
+                            .send(Done {
+                                job: job.clone(),
+                                outcomes,
+                            })
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    // Off the list before the thread ends (and its id can be
+                    // reused): `detach` only touches live threads.
+                    ids.lock().retain(|t| *t != tid);
+                });
+            if let Err(e) = spawned {
+                // Without a thread the jobs still run, here, so none is lost.
+                tracing::warn!("starting an invocation thread failed: {e}; running inline");
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let out = run(job);
-                    results.lock()[i] = Some(out);
+                    let outcomes = run(&engine, job, cutoffs);
+                    let _ = tx.send(Done {
+                        job: job.clone(),
+                        outcomes,
+                    });
                 }
-            });
+            }
         }
-    });
-    results
-        .into_inner()
-        .into_iter()
-        .map(|r| r.expect("every job index is claimed by exactly one worker"))
-        .collect()
+        Self {
+            rx,
+            left,
+            lane,
+            threads: ids,
+        }
+    }
+
+    /// The functions whose jobs have not been taken yet.
+    pub(crate) fn busy(&self) -> &[FunctionId] {
+        &self.left
+    }
+
+    /// Lowers the CPU priority of its threads: the batch that started them
+    /// is committed without them, and they must not slow the next ones.
+    pub(crate) fn detach(&self) {
+        // Under the lock no listed thread can end, so every id is live.
+        for tid in self.threads.lock().iter() {
+            lower_priority(*tid);
+        }
+    }
+
+    /// The lane its jobs run on.
+    pub(crate) fn lane(&self) -> Lane {
+        self.lane
+    }
+
+    /// Whether every result was taken.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    /// Takes finished jobs, waiting for more until `deadline` (`None`: only
+    /// what is ready now).
+    pub(crate) fn take(&mut self, deadline: Option<Instant>, out: &mut Vec<Done>) {
+        while !self.left.is_empty() {
+            let done = match deadline {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match self.rx.recv_timeout(wait) {
+                        Ok(done) => done,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                None => match self.rx.try_recv() {
+                    Ok(done) => done,
+                    Err(_) => return,
+                },
+            };
+            if let Some(i) = self.left.iter().position(|id| *id == done.job.id) {
+                self.left.swap_remove(i);
+            }
+            out.push(done);
+        }
+    }
+}
+
+/// Runs one job's deliveries in order, stopping once its consecutive
+/// failures reach the quarantine threshold or after a slow invocation.
+fn run(engine: &WasmEngine, job: &Job, cutoffs: Cutoffs) -> Vec<Outcome> {
+    let mut consecutive = job.consecutive_failures;
+    let mut outcomes = Vec::with_capacity(job.deliveries.len());
+    for d in &job.deliveries {
+        let outcome = engine.invoke(
+            &job.module,
+            EventInput {
+                envelope: &d.envelope,
+                timestamp: d.block.timestamp,
+                block_hash: &d.block.hash.0,
+            },
+        );
+        consecutive = if outcome.is_ok() { 0 } else { consecutive + 1 };
+        let slow = outcome.duration >= cutoffs.slow;
+        outcomes.push(outcome);
+        if consecutive >= cutoffs.quarantine_after || slow {
+            break;
+        }
+    }
+    outcomes
+}
+
+/// The calling thread's kernel id (0 where there is none to use).
+fn thread_id() -> i64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        i64::from(unsafe { libc::gettid() })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}
+
+/// The nice value of slow functions' threads: about a tenth of a normal
+/// thread's CPU share when both want it, so slow functions cannot crowd out
+/// the others, yet are not starved into their wall-time limit on a busy machine.
+const SLOW_NICE: libc::c_int = 10;
+
+/// Gives thread `tid` of this process a low CPU priority ([`SLOW_NICE`]; a
+/// per-thread attribute on Linux), so slow functions never starve the others.
+fn lower_priority(tid: i64) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(who) = libc::id_t::try_from(tid) else {
+            return;
+        };
+        if who == 0 {
+            return;
+        }
+        // SAFETY: setpriority only reads its arguments; for a thread that has
+        // ended meanwhile it fails with ESRCH, which is harmless.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, SLOW_NICE) };
+        if rc != 0 {
+            tracing::debug!(
+                "lowering a slow function's thread priority failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }

@@ -7,13 +7,17 @@
 //! gets which event), `commit` (execution and the one synced batch) and
 //! `report` (safe height, reports, records).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use xxfunc_abi::{ChainBlock, EventKind};
 use xxfunc_api::{BlockRef, FunctionId, ObservedState};
 
 use crate::{
     config::RunnerConfig,
+    dispatch::Running,
     engine::WasmEngine,
     error::{Result, RunnerError},
     metrics::InvocationMetrics,
@@ -99,6 +103,16 @@ pub struct Runner {
     history: Option<Arc<dyn BlockSource>>,
     totals: BatchSummary,
     metrics: InvocationMetrics,
+    /// Jobs still running after the batch that started them was committed.
+    running: Vec<Running>,
+    /// Jobs that finished and wait for the next commit.
+    ready: Vec<crate::dispatch::Done>,
+    /// Functions with a recent slow invocation, and how many fast jobs they
+    /// had since: their jobs never hold a batch back (see `commit`).
+    slow: HashMap<FunctionId, u32>,
+    /// Blocks reverted recently, by hash, so a function whose cursor was on
+    /// one (it was running when the revert came) is reverted from here.
+    orphans: window::Orphans,
 }
 
 impl std::fmt::Debug for Runner {
@@ -124,7 +138,12 @@ impl Runner {
             path: config.data_dir.clone(),
             source,
         })?;
-        let slots = u32::try_from(config.workers.max(1) * 2 + 2).unwrap_or(64);
+        // Invocations at once: the workers', the slow lane's, and jobs a
+        // batch left running (each function at most one).
+        let workers = config.workers.max(1);
+        let slots = u32::try_from(workers * (workers + 2) + crate::dispatch::SLOW_THREADS + 2)
+            .unwrap_or(1024)
+            .min(1024);
         let engine = Arc::new(WasmEngine::new(config.limits.clone(), slots)?);
         let cache = Arc::new(ModuleCache::new(
             engine,
@@ -164,6 +183,10 @@ impl Runner {
             history: None,
             totals: BatchSummary::default(),
             metrics: InvocationMetrics::default(),
+            running: Vec::new(),
+            ready: Vec::new(),
+            slow: HashMap::new(),
+            orphans: window::Orphans::default(),
             log: Arc::new(OutcomeLog::new(db.clone())),
             db,
         };
@@ -284,6 +307,45 @@ impl Runner {
             planner.catch_up(self, &id, tip.number)?;
         }
         self.execute(planner, None)
+    }
+
+    /// How many functions have a job that a committed batch left running.
+    pub fn running(&self) -> usize {
+        self.running.iter().map(|r| r.busy().len()).sum()
+    }
+
+    /// Waits for every job a committed batch left running and commits their
+    /// outcomes (nothing else runs).
+    ///
+    /// # Errors
+    /// As [`Runner::process`].
+    pub fn finish_running(&mut self) -> Result<BatchSummary> {
+        let forever = std::time::Instant::now() + std::time::Duration::from_secs(24 * 3600);
+        for running in &mut self.running {
+            running.take(Some(forever), &mut self.ready);
+        }
+        self.running.clear();
+        self.execute(Planner::new(self), None)
+    }
+
+    /// Waits for every job still running, commits it, and runs backfill
+    /// rounds, until no function has anything left to run (quarantined
+    /// functions and blocks that are not available yet end it too). What
+    /// tests and a clean stop use to see every outcome of the events so far.
+    ///
+    /// # Errors
+    /// As [`Runner::process`].
+    pub fn settle(&mut self) -> Result<BatchSummary> {
+        let mut total = BatchSummary::default();
+        loop {
+            let committed = self.finish_running()?;
+            let caught_up = self.catch_up()?;
+            total.invocations += committed.invocations + caught_up.invocations;
+            total.failures += committed.failures + caught_up.failures;
+            if self.running.is_empty() && committed.invocations + caught_up.invocations == 0 {
+                return Ok(total);
+            }
+        }
     }
 }
 

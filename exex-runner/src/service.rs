@@ -357,7 +357,11 @@ fn event_loop(
         }
         if idle || source_ended {
             let summary = runner.catch_up()?;
-            if source_ended && summary.invocations == 0 && options.until == UntilDone::SourceEnd {
+            if source_ended
+                && summary.invocations == 0
+                && runner.running() == 0
+                && options.until == UntilDone::SourceEnd
+            {
                 // Drain control messages that raced the end, then finish.
                 match control.recv_timeout(Duration::from_millis(1)) {
                     Ok(Control::Entry(entry)) => runner.apply_feed_entry(&entry)?,

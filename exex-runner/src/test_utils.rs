@@ -175,8 +175,18 @@ impl Harness {
     /// # Errors
     /// As [`Runner::process`].
     pub fn send_commit(&mut self, block: &ChainBlock) -> Result<BatchSummary> {
-        self.runner_mut()
-            .process(&[ChainEvent::commit(0, block.clone())])
+        self.send(ChainEvent::commit(0, block.clone()))
+    }
+
+    /// Processes `ev`, then waits for what the batch left running
+    /// ([`Runner::finish_running`]): every outcome of `ev` is committed when
+    /// this returns, however slow a function is.
+    fn send(&mut self, ev: ChainEvent) -> Result<BatchSummary> {
+        let mut summary = self.runner_mut().process(&[ev])?;
+        let settled = self.runner_mut().finish_running()?;
+        summary.invocations += settled.invocations;
+        summary.failures += settled.failures;
+        Ok(summary)
     }
 
     /// Sends one revert of `block`.
@@ -184,8 +194,7 @@ impl Harness {
     /// # Errors
     /// As [`Runner::process`].
     pub fn send_revert(&mut self, block: &ChainBlock) -> Result<BatchSummary> {
-        self.runner_mut()
-            .process(&[ChainEvent::revert(0, block.clone())])
+        self.send(ChainEvent::revert(0, block.clone()))
     }
 
     /// Every kept invocation record of `id` (the outcome log as records:

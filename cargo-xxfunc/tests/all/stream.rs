@@ -26,6 +26,17 @@ use xxfunc_api::{
 
 use crate::util::{code, fixture_events, free_port, xx};
 
+/// Runner flags that make every batch wait for every function: the items are compared
+/// one by one with an uninterrupted run's, which holds for functions that never lag (a
+/// lagging function catches up on the canonical chain and skips blocks orphaned
+/// meanwhile: the same records net, another sequence).
+const NEVER_LAG: [&str; 4] = [
+    "--detach-after-ms",
+    "3600000",
+    "--slow-invocation-ms",
+    "3600000",
+];
+
 /// A child process, SIGKILLed on drop.
 struct Proc(Child);
 
@@ -103,6 +114,7 @@ impl Setup {
             .arg("--fixtures")
             .arg(xxfunc_guest_modules::fixtures_dir())
             .args(["--replay-delay-ms", &delay_ms.to_string()])
+            .args(NEVER_LAG)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -120,6 +132,7 @@ fn reference_items(setup: &Setup, hash: &str) -> Vec<(u64, ItemKind, u64, String
         .arg(&data)
         .args(["--store", &setup.store_url(), "--exit-at-end"])
         .args(["--function", &format!("erc20-transfers={hash}")])
+        .args(NEVER_LAG)
         .arg("--fixtures")
         .arg(xxfunc_guest_modules::fixtures_dir())
         .env("RUST_LOG", "warn")

@@ -2,10 +2,17 @@
 //! every cursor, counter, outcome (appended to its function's outcome log),
 //! the pruning retention decided, recent block and the source checkpoint go
 //! to disk in one synced batch.
+//!
+//! Isolation: the batch waits for its jobs at most
+//! [`RunnerConfig::detach_after`](crate::RunnerConfig::detach_after), and not
+//! at all for functions whose last invocation was slow (they run on threads of
+//! their own at once). What is still running then is committed by a later
+//! batch, with the outcomes of every job that finished meanwhile; until then
+//! its function is busy and is not planned (it catches up afterwards).
 
 use std::{
     collections::HashMap,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use xxfunc_abi::EventKind;
@@ -20,11 +27,14 @@ use super::{
     retention::{Fresh, Policy, retain},
 };
 use crate::{
-    dispatch::{self, Job},
+    dispatch::{Cutoffs, Done, Job, Lane, Running},
     error::Result,
     source::block_ref,
     state_db::Checkpoint,
 };
+
+/// Fast jobs in a row that bring a slow function back to the normal lane.
+const FAST_JOBS_TO_LEAVE_SLOW_LANE: u32 = 8;
 
 impl Runner {
     pub(super) fn execute(
@@ -42,8 +52,8 @@ impl Runner {
                 blocks.push((block.number, envelope));
             }
         }
-        let mut ids = Vec::new();
         let mut jobs = Vec::new();
+        let mut slow_jobs = Vec::new();
         for (id, deliveries) in planner.plans {
             if deliveries.is_empty() {
                 continue;
@@ -53,30 +63,93 @@ impl Runner {
                 .module
                 .clone()
                 .expect("only runnable functions are planned");
-            jobs.push(Job {
+            let job = Job {
+                id: id.clone(),
+                generation: f.rec.start_generation,
+                hash: f.rec.hash,
                 module,
                 deliveries,
                 consecutive_failures: f.rec.counters.consecutive_failures,
-            });
-            ids.push(id);
+            };
+            if self.slow.contains_key(&id) {
+                slow_jobs.push(job);
+            } else {
+                jobs.push(job);
+            }
         }
-        if jobs.is_empty() && checkpoint.is_none() {
+        let cutoffs = Cutoffs {
+            quarantine_after: self.config.quarantine_after,
+            slow: self.config.slow_invocation,
+        };
+        let engine = self.cache.engine().clone();
+        let workers = self.config.workers;
+        if !slow_jobs.is_empty() {
+            self.running.push(Running::start(
+                &engine,
+                slow_jobs,
+                Lane::Slow,
+                workers,
+                cutoffs,
+            ));
+        }
+        let mut finished: Vec<Done> = std::mem::take(&mut self.ready);
+        if !jobs.is_empty() {
+            let mut now = Running::start(&engine, jobs, Lane::Normal, workers, cutoffs);
+            // Threads left running by earlier batches are bounded: with as many
+            // sets as workers still out, this batch waits for all of its jobs.
+            let left_running = self
+                .running
+                .iter()
+                .filter(|r| r.lane() == Lane::Normal)
+                .count();
+            let wait = if left_running >= workers.max(1) {
+                Duration::from_secs(24 * 3600)
+            } else {
+                self.config.detach_after
+            };
+            now.take(Some(Instant::now() + wait), &mut finished);
+            if !now.is_empty() {
+                tracing::debug!(busy = ?now.busy(), "committing without functions still running");
+                now.detach();
+            }
+            self.running.push(now);
+        }
+        for running in &mut self.running {
+            running.take(None, &mut finished);
+        }
+        self.running.retain(|r| !r.is_empty());
+        if finished.is_empty() && checkpoint.is_none() {
             return Ok(BatchSummary::default());
         }
-        let results = dispatch::run_jobs(
-            self.cache.engine(),
-            &jobs,
-            self.config.workers,
-            self.config.quarantine_after,
-        );
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut summary = BatchSummary::default();
         let mut batch = self.db.batch();
         let mut fresh: HashMap<FunctionId, Vec<Fresh>> = HashMap::new();
-        for ((id, job), outcomes) in ids.iter().zip(&jobs).zip(results) {
-            let f = self.functions.get_mut(id).expect("planned functions exist");
+        for Done { job, outcomes } in finished {
+            let id = &job.id;
+            let Some(f) = self.functions.get_mut(id) else {
+                continue;
+            };
+            if !f.rec.started || f.rec.start_generation != job.generation || f.rec.hash != job.hash
+            {
+                tracing::debug!(id = %id, "not committing a job its function outlived (restart, redeploy or stop)");
+                continue;
+            }
+            let slow = outcomes
+                .iter()
+                .any(|o| o.duration >= self.config.slow_invocation);
+            if slow {
+                self.slow.insert(id.clone(), 0);
+            } else if let Some(fast) = self.slow.get_mut(id) {
+                // Back to the normal lane only after a run of fast jobs, so a
+                // function that is slow every other time cannot hold batches back.
+                *fast += 1;
+                if *fast >= FAST_JOBS_TO_LEAVE_SLOW_LANE {
+                    self.slow.remove(id);
+                }
+            }
             let added = fresh.entry(id.clone()).or_default();
             for (d, o) in job.deliveries.iter().zip(outcomes) {
                 self.metrics.observe(id, o.duration);

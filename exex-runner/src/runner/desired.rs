@@ -109,6 +109,10 @@ impl Runner {
             }
             f.module = None;
         }
+        if f.rec.hash != before.hash || f.rec.start_generation != before.start_generation {
+            // A new module or a fresh start is judged anew.
+            self.slow.remove(&spec.id);
+        }
         if f.rec != before || new {
             tracing::info!(id = %spec.id, hash = %spec.hash, started, position = ?f.rec.position, "function updated");
             self.persist(&f.rec)?;

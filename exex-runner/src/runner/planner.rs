@@ -34,10 +34,13 @@ pub(super) struct Planner {
 
 impl Planner {
     pub(super) fn new(runner: &Runner) -> Self {
+        // A function whose job is still running is not planned: it catches
+        // up once that job is committed.
+        let busy: Vec<&FunctionId> = runner.running.iter().flat_map(|r| r.busy()).collect();
         let positions: BTreeMap<FunctionId, Position> = runner
             .functions
             .iter()
-            .filter(|(_, f)| f.runnable())
+            .filter(|(id, f)| f.runnable() && !busy.contains(id))
             .map(|(id, f)| (id.clone(), f.rec.position))
             .collect();
         let budget = positions
@@ -85,6 +88,25 @@ impl Planner {
         Ok(())
     }
 
+    /// While `id`'s planned position is on a block the chain no longer has,
+    /// plans that block's revert (from the reverted blocks the runner keeps).
+    /// A cursor on an orphaned block the runner no longer has is left where
+    /// it is, with a warning.
+    fn revert_orphaned(&mut self, runner: &Runner, id: &FunctionId) -> Result<()> {
+        while let Position::Block { block, first } = self.positions[id] {
+            if !runner.orphaned(block.number, &block.hash) {
+                return Ok(());
+            }
+            let Some(orphan) = runner.orphans.get(&block.hash) else {
+                tracing::warn!(id = %id, number = block.number, hash = %block.hash, "the function's cursor is on a block the chain no longer has, and the runner no longer holds it to revert");
+                return Ok(());
+            };
+            let after = reverted(&orphan, first);
+            self.push(id, EventKind::Revert, orphan, after)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn plan_event(&mut self, runner: &Runner, ev: &ChainEvent) -> Result<()> {
         let ids: Vec<FunctionId> = self.positions.keys().cloned().collect();
         let b = &ev.block;
@@ -95,21 +117,14 @@ impl Planner {
                     if let Position::Block { block, first } = pos
                         && block == ev.block_ref()
                     {
-                        let after = if b.number <= first {
-                            Position::From { number: first }
-                        } else {
-                            Position::Block {
-                                block: BlockRef {
-                                    number: b.number - 1,
-                                    hash: b.parent_hash,
-                                },
-                                first,
-                            }
-                        };
-                        self.push(&id, EventKind::Revert, b.clone(), after)?;
+                        self.push(&id, EventKind::Revert, b.clone(), reverted(b, first))?;
                     }
                 }
                 EventKind::Commit => {
+                    // A cursor left on an orphaned block (its function was
+                    // running when the revert came) is reverted first.
+                    self.revert_orphaned(runner, &id)?;
+                    let pos = self.positions[&id];
                     let next = match pos {
                         Position::Head => b.number,
                         Position::From { number } => number,
@@ -145,6 +160,7 @@ impl Planner {
     /// Plans past blocks for `id` up to `target` (inclusive), within budget,
     /// stopping at a block that is unavailable or does not link to its cursor.
     pub(super) fn catch_up(&mut self, runner: &Runner, id: &FunctionId, target: u64) -> Result<()> {
+        self.revert_orphaned(runner, id)?;
         loop {
             let pos = self.positions[id];
             let (next, parent, first) = match pos {
@@ -173,6 +189,21 @@ impl Planner {
                 first,
             };
             self.push(id, EventKind::Commit, block, after)?;
+        }
+    }
+}
+
+/// Where a function stands after the revert of `b` (it started at `first`).
+fn reverted(b: &ChainBlock, first: u64) -> Position {
+    if b.number <= first {
+        Position::From { number: first }
+    } else {
+        Position::Block {
+            block: BlockRef {
+                number: b.number - 1,
+                hash: b.parent_hash,
+            },
+            first,
         }
     }
 }

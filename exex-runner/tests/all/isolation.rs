@@ -74,6 +74,8 @@ fn every_misbehave_module_is_contained_and_hello_is_unaffected() {
         )
         .unwrap();
     h.runner_mut().process(&events).unwrap();
+    // The looping module is slow: the batch did not wait for it.
+    h.runner_mut().settle().unwrap();
 
     assert_eq!(hello_outputs(&h, &hello_id), expected);
     for (id, reasons) in bad {
@@ -120,6 +122,7 @@ fn a_function_that_keeps_failing_is_quarantined_until_restarted() {
     for ev in evs {
         h.runner_mut().process(&[ev]).unwrap();
     }
+    h.runner_mut().settle().unwrap();
     assert_eq!(h.records(&bad).len(), 3);
     assert_eq!(h.records(&good).len(), 5);
     let report = h.report(&bad);
@@ -150,5 +153,129 @@ fn a_function_that_keeps_failing_is_quarantined_until_restarted() {
     assert_eq!(
         h.records(&bad2).last().unwrap().status,
         InvocationStatus::Ok
+    );
+}
+
+/// Isolation: once functions are known to be slow, a batch never waits for them. From
+/// the second block on, `hello`'s record is committed when `process` returns although
+/// two functions that loop until the 1 s wall-time limit are still running; nothing of
+/// theirs is lost (settling commits every outcome).
+#[test]
+fn a_healthy_function_commits_without_waiting_for_looping_ones() {
+    let hello = xxfunc_guest_modules::module_bytes("hello");
+    let looping = xxfunc_guest_modules::module_bytes("misbehave-loop");
+    let mut h = Harness::new().unwrap();
+    let hello_id = h.start("hello", &hello, StartFrom::Head).unwrap();
+    let loops = [
+        h.start("loop-a", &looping, StartFrom::Head).unwrap(),
+        h.start("loop-b", &looping, StartFrom::Head).unwrap(),
+    ];
+    let events = events(4);
+    h.runner_mut().process(&events[..1]).unwrap();
+    h.runner_mut().finish_running().unwrap();
+    for (i, ev) in events.iter().enumerate().skip(1) {
+        h.runner_mut().process(std::slice::from_ref(ev)).unwrap();
+        assert_eq!(
+            h.records(&hello_id).len(),
+            i + 1,
+            "hello's record of block {} is committed at once",
+            ev.block.number
+        );
+        assert!(
+            h.runner().running() >= 1,
+            "the looping functions are still running at block {}",
+            ev.block.number
+        );
+    }
+    h.runner_mut().settle().unwrap();
+    assert_eq!(h.runner().running(), 0);
+    for id in &loops {
+        let records = h.records(id);
+        let blocks: Vec<u64> = records.iter().map(|r| r.block.number).collect();
+        assert_eq!(
+            blocks,
+            vec![1, 2, 3, 4],
+            "{id} ran on every block, in order"
+        );
+        assert!(records.iter().all(|r| matches!(
+            &r.status,
+            InvocationStatus::Failed { reason } if reason.contains("wall-time limit")
+        )));
+    }
+}
+
+/// A WASI command that spins for a while, then returns: slow, but it succeeds.
+const SPIN: &str = r#"
+(module
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32)
+    (local.set $i (i32.const 3000000))
+    (block $done
+      (loop $again
+        (br_if $done (i32.eqz (local.get $i)))
+        (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+        (br $again)))))
+"#;
+
+/// What a function's outcomes leave standing: commits minus reverts, checked to be a
+/// valid sequence (a revert always takes back the newest block standing).
+fn standing(h: &Harness, id: &FunctionId) -> Vec<(u64, alloy_primitives::B256)> {
+    let mut stack: Vec<(u64, alloy_primitives::B256)> = Vec::new();
+    for r in h.records(id) {
+        match r.kind {
+            xxfunc_api::EventKind::Commit => stack.push((r.block.number, r.block.hash)),
+            xxfunc_api::EventKind::Revert => assert_eq!(
+                stack.pop(),
+                Some((r.block.number, r.block.hash)),
+                "{id}: a revert takes back the newest block"
+            ),
+        }
+    }
+    stack
+}
+
+/// Slow functions run on past the batches that started them, so a reorg can come while
+/// one of them still runs on the blocks it replaces: the function's cursor is then on an
+/// orphaned block, and it is reverted from the blocks the runner keeps before it goes on.
+/// Whatever the timing, every function ends on exactly the canonical chain.
+#[test]
+fn a_function_still_running_during_a_reorg_is_reverted_afterwards() {
+    let mut h = Harness::with_config(|c| {
+        c.slow_invocation = Duration::from_micros(200);
+        c.detach_after = Duration::from_micros(200);
+    })
+    .unwrap();
+    let fast = h
+        .start("echo", &wasm(chain::ECHO_MAGIC), StartFrom::Head)
+        .unwrap();
+    let slow = h.start("spin", &wasm(SPIN), StartFrom::Head).unwrap();
+    let main = chain::blocks(None, 1, 6, 0);
+    let fork = chain::blocks(Some(&main[2]), 4, 4, 1);
+    let mut events: Vec<ChainEvent> = main
+        .iter()
+        .map(|b| ChainEvent::commit(0, b.clone()))
+        .collect();
+    events.extend(
+        main[3..]
+            .iter()
+            .rev()
+            .map(|b| ChainEvent::revert(0, b.clone())),
+    );
+    events.extend(fork.iter().map(|b| ChainEvent::commit(0, b.clone())));
+    for ev in &events {
+        h.runner_mut().process(std::slice::from_ref(ev)).unwrap();
+    }
+    h.runner_mut().settle().unwrap();
+    let canonical: Vec<(u64, alloy_primitives::B256)> = main[..3]
+        .iter()
+        .chain(&fork)
+        .map(|b| (b.number, b.hash))
+        .collect();
+    assert_eq!(standing(&h, &fast), canonical, "echo");
+    assert_eq!(standing(&h, &slow), canonical, "spin");
+    assert!(
+        h.records(&slow)
+            .iter()
+            .all(|r| r.status == InvocationStatus::Ok)
     );
 }

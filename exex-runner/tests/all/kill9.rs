@@ -38,6 +38,8 @@ fn runner_cmd(setup: &Setup, data: &Path, delay_ms: u64) -> Command {
         .arg("--fixtures")
         .arg(&setup.fixtures)
         .args(["--replay-delay-ms", &delay_ms.to_string()])
+        // Compared event by event with the uninterrupted run: no function may lag.
+        .args(crate::NEVER_LAG_FLAGS)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -10,6 +10,9 @@ fn each_function_sees_every_event_in_order_under_parallelism() {
     let mut h = Harness::with_config(|c| {
         c.workers = 4;
         c.max_batch_events = 16;
+        // Every event, exactly: no function may lag (a lagging one catches up on the
+        // canonical chain and skips blocks orphaned meanwhile), whatever the machine's load.
+        crate::never_lag(c);
     })
     .unwrap();
     let ids: Vec<_> = (0..8)
@@ -44,6 +47,7 @@ fn each_function_sees_every_event_in_order_under_parallelism() {
         }
         h.runner_mut().process(chunk).unwrap();
     }
+    h.runner_mut().settle().unwrap();
     let expected: Vec<(EventKind, u64)> = events
         .iter()
         .map(|e| {

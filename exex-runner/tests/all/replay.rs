@@ -106,7 +106,12 @@ fn recorded_fixtures_through_the_examples_equal_the_goldens() {
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut h = xxfunc_runner::test_utils::Harness::with_config(|c| c.workers = 2).unwrap();
+    // The goldens hold every event exactly: no function may lag, whatever the load.
+    let mut h = xxfunc_runner::test_utils::Harness::with_config(|c| {
+        c.workers = 2;
+        crate::never_lag(c);
+    })
+    .unwrap();
     let ids: Vec<_> = REPLAYED
         .iter()
         .map(|(m, _)| {
@@ -121,6 +126,7 @@ fn recorded_fixtures_through_the_examples_equal_the_goldens() {
     for chunk in source.events().chunks(8) {
         h.runner_mut().process(chunk).unwrap();
     }
+    h.runner_mut().settle().unwrap();
     for ((module, golden_dir), id) in REPLAYED.iter().zip(&ids) {
         let records = h.records(id);
         assert_eq!(
