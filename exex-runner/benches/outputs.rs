@@ -191,6 +191,9 @@ fn main() {
     let id = harness
         .start("records", &module, StartFrom::Block(1))
         .expect("the function starts");
+    // A consumer that never acknowledges: the log keeps every outcome (without one,
+    // retention prunes what is past the finality depth).
+    harness.runner().add_consumer("bench").expect("a consumer");
     let chain = blocks(BLOCKS);
     for batch in chain.chunks(64) {
         let events: Vec<ChainEvent> = batch
