@@ -20,6 +20,7 @@ use crate::{
     module_cache::{LoadedModule, ModuleCache},
     modules::ModuleSource,
     outcome_log::{LogBounds, OutcomeLog},
+    sinks::PendingSink,
     source::{BlockSource, ChainEvent},
     state_db::{Checkpoint, FunctionRecord, StateDb},
 };
@@ -99,6 +100,8 @@ pub struct Runner {
     history: Option<Arc<dyn BlockSource>>,
     totals: BatchSummary,
     metrics: InvocationMetrics,
+    /// Sinks [`serve`](crate::serve) starts.
+    sinks: Vec<PendingSink>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -164,6 +167,7 @@ impl Runner {
             history: None,
             totals: BatchSummary::default(),
             metrics: InvocationMetrics::default(),
+            sinks: Vec::new(),
             log: Arc::new(OutcomeLog::new(db.clone())),
             db,
         };
@@ -291,6 +295,7 @@ fn bounds(rec: &FunctionRecord) -> LogBounds {
     LogBounds {
         pruned_to: rec.pruned_to,
         last_seq: rec.last_seq,
+        last_item: rec.last_item,
     }
 }
 

@@ -17,3 +17,7 @@ mod registry;
 mod replay;
 mod rpc_follower;
 mod sandbox;
+mod sink_common;
+mod sink_nats;
+mod sink_postgres;
+mod sink_webhook;
