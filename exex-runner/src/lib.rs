@@ -151,10 +151,10 @@ pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
 pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use sinks::{BACKOFF_MAX, BACKOFF_MIN, SinkState, SinkStatus};
-/// The sink contract, configuration and sinks (crate `xxfunc-sinks`).
-pub use xxfunc_sinks;
 pub use source::{
     BlockSource, ChainEvent, ChainSource, EventSink, FixtureSource, RpcBlocks, RpcFollower,
     SinkReceiver, SourceMessage, block_ref,
 };
 pub use state_db::{Checkpoint, FunctionRecord, Position};
+/// The sink contract, configuration and sinks (crate `xxfunc-sinks`).
+pub use xxfunc_sinks;

@@ -152,14 +152,62 @@ impl ReportMetrics {
     fn sinks(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let gauge = MetricType::Gauge;
         let counter = MetricType::Counter;
-        self.per_sink(encoder, "xxfunc_sink_cursor_outcome", "Last outcome seq the sink's destination acknowledged.", gauge, |s| ConstGauge::new(s.cursor.outcome))?;
-        self.per_sink(encoder, "xxfunc_sink_cursor_item", "Last item seq the sink's destination acknowledged.", gauge, |s| ConstGauge::new(s.cursor.item))?;
-        self.per_sink(encoder, "xxfunc_sink_lag_blocks", "Blocks between the function's cursor and the sink's.", gauge, |s| ConstGauge::new(s.lag_blocks))?;
-        self.per_sink(encoder, "xxfunc_sink_lag_records", "Records of the function after the sink's cursor.", gauge, |s| ConstGauge::new(s.lag_records))?;
-        self.per_sink(encoder, "xxfunc_sink_attempts", "Failed attempts of the batch being delivered.", gauge, |s| ConstGauge::new(s.attempts))?;
-        self.per_sink(encoder, "xxfunc_sink_delivered_batches", "Batches acknowledged since the process started.", counter, |s| ConstCounter::new(s.delivered_batches))?;
-        self.per_sink(encoder, "xxfunc_sink_delivered_records", "Records in acknowledged batches since the process started.", counter, |s| ConstCounter::new(s.delivered_records))?;
-        self.per_sink(encoder, "xxfunc_sink_failed_attempts", "Failed delivery attempts since the process started.", counter, |s| ConstCounter::new(s.failed_attempts))?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_cursor_outcome",
+            "Last outcome seq the sink's destination acknowledged.",
+            gauge,
+            |s| ConstGauge::new(s.cursor.outcome),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_cursor_item",
+            "Last item seq the sink's destination acknowledged.",
+            gauge,
+            |s| ConstGauge::new(s.cursor.item),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_lag_blocks",
+            "Blocks between the function's cursor and the sink's.",
+            gauge,
+            |s| ConstGauge::new(s.lag_blocks),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_lag_records",
+            "Records of the function after the sink's cursor.",
+            gauge,
+            |s| ConstGauge::new(s.lag_records),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_attempts",
+            "Failed attempts of the batch being delivered.",
+            gauge,
+            |s| ConstGauge::new(s.attempts),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_delivered_batches",
+            "Batches acknowledged since the process started.",
+            counter,
+            |s| ConstCounter::new(s.delivered_batches),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_delivered_records",
+            "Records in acknowledged batches since the process started.",
+            counter,
+            |s| ConstCounter::new(s.delivered_records),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_failed_attempts",
+            "Failed delivery attempts since the process started.",
+            counter,
+            |s| ConstCounter::new(s.failed_attempts),
+        )?;
         let mut state = encoder.encode_descriptor(
             "xxfunc_sink_state",
             "1 for the state each sink is in.",
@@ -278,6 +326,7 @@ impl Collector for ReportMetrics {
                 ))
             },
         )?;
+        self.sinks(&mut encoder)?;
         let mut state = encoder.encode_descriptor(
             "xxfunc_function_state",
             "1 for the state each function is in.",
@@ -294,8 +343,7 @@ impl Collector for ReportMetrics {
             let labels = [("id", f.id.to_string()), ("state", name.to_string())];
             ConstGauge::new(1u64).encode(state.encode_family(&labels)?)?;
         }
-        drop(state);
-        self.sinks(&mut encoder)
+        Ok(())
     }
 }
 

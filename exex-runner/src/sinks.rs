@@ -420,7 +420,9 @@ impl Worker {
         let stored = match self.log.db().sink_cursor(self.name()) {
             Ok(c) => c,
             Err(e) => {
-                self.fail_for_good(&format!("reading its cursor from the runner's database: {e}"));
+                self.fail_for_good(&format!(
+                    "reading its cursor from the runner's database: {e}"
+                ));
                 return Err(Halt::Finished);
             }
         };
@@ -482,6 +484,7 @@ impl Worker {
                     let cursor = pos.cursor;
                     self.attempt(rt, "storing its cursor", Op::Checkpoint(cursor))?;
                     self.store(&mut pos, cursor);
+                    self.update_lag(&pos, bounds.last_item);
                 }
                 self.set_state(SinkState::Idle);
                 if finish_by.is_some() {
@@ -504,7 +507,8 @@ impl Worker {
             if page.is_empty() {
                 // Pruned between the bounds and the read: the gap check above
                 // decides, after a short wait.
-                self.log.wait(None, Instant::now() + Duration::from_millis(10));
+                self.log
+                    .wait(None, Instant::now() + Duration::from_millis(10));
                 continue;
             }
             for outcome in page {
@@ -692,7 +696,10 @@ impl Worker {
             }
             self.set_state(SinkState::Retrying);
             let now = Instant::now();
-            if self.last_warn.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+            if self
+                .last_warn
+                .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
+            {
                 tracing::warn!(
                     sink = %self.spec.name,
                     attempts,
@@ -721,7 +728,10 @@ impl Worker {
     /// is stopping and the wait would pass its deadline.
     fn sleep(&self, d: Duration) -> Result<(), Halt> {
         let until = Instant::now() + d;
-        if self.finish_deadline().is_some_and(|deadline| until > deadline) {
+        if self
+            .finish_deadline()
+            .is_some_and(|deadline| until > deadline)
+        {
             return Err(Halt::Finished);
         }
         while Instant::now() < until {
@@ -730,7 +740,10 @@ impl Worker {
             }
             self.log
                 .wait(None, until.min(Instant::now() + Duration::from_millis(50)));
-            if self.finish_deadline().is_some_and(|deadline| until > deadline) {
+            if self
+                .finish_deadline()
+                .is_some_and(|deadline| until > deadline)
+            {
                 return Err(Halt::Finished);
             }
         }

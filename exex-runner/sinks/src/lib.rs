@@ -45,13 +45,13 @@ use xxfunc_api::{
     outputs::{ItemKind, OutputItem},
 };
 
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod spec;
 #[cfg(feature = "webhook")]
 pub mod webhook;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "nats")]
-pub mod nats;
 
 pub use spec::{SinkKind, SinkSpec, SpecError, check_allowed};
 
@@ -287,7 +287,9 @@ pub enum BuildError {
         var: String,
     },
     /// The secret is not `whsec_` + base64.
-    #[error("sink {sink}: the secret in {var} is not a Standard Webhooks secret (whsec_BASE64): {reason}")]
+    #[error(
+        "sink {sink}: the secret in {var} is not a Standard Webhooks secret (whsec_BASE64): {reason}"
+    )]
     SecretInvalid {
         /// The sink.
         sink: String,
@@ -297,7 +299,9 @@ pub enum BuildError {
         reason: String,
     },
     /// The runner was built without this kind of sink.
-    #[error("sink {sink}: this runner was built without the {kind} sink (cargo feature `{feature}`)")]
+    #[error(
+        "sink {sink}: this runner was built without the {kind} sink (cargo feature `{feature}`)"
+    )]
     NotBuilt {
         /// The sink.
         sink: String,

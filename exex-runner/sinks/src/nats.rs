@@ -58,7 +58,10 @@ impl NatsSink {
     }
 
     fn described(&self) -> String {
-        format!("{} subject {} stream {}", self.url, self.subject, self.stream)
+        format!(
+            "{} subject {} stream {}",
+            self.url, self.subject, self.stream
+        )
     }
 
     async fn connect(&mut self) -> Result<Option<SinkCursor>, DeliveryError> {

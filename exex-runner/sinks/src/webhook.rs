@@ -50,7 +50,10 @@ impl SigningKey {
     /// # Errors
     /// Why it is not one, as text.
     pub fn from_secret(secret: &str) -> Result<Self, String> {
-        let b64 = secret.trim().strip_prefix(SECRET_PREFIX).unwrap_or(secret.trim());
+        let b64 = secret
+            .trim()
+            .strip_prefix(SECRET_PREFIX)
+            .unwrap_or(secret.trim());
         let key = STANDARD
             .decode(b64)
             .map_err(|e| format!("not base64 after {SECRET_PREFIX}: {e}"))?;
@@ -97,7 +100,9 @@ pub fn verify(
         .parse()
         .map_err(|_| format!("webhook-timestamp {timestamp:?} is not a number"))?;
     if ts.abs_diff(now) > tolerance.as_secs() {
-        return Err(format!("webhook-timestamp {ts} is more than {tolerance:?} from now ({now})"));
+        return Err(format!(
+            "webhook-timestamp {ts} is more than {tolerance:?} from now ({now})"
+        ));
     }
     for sig in signatures.split(' ') {
         let Some(b64) = sig.strip_prefix("v1,") else {
@@ -106,7 +111,8 @@ pub fn verify(
         let Ok(given) = STANDARD.decode(b64) else {
             continue;
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.as_bytes());
@@ -193,7 +199,10 @@ impl WebhookSink {
         let response = match answer {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                return Err(DeliveryError::transient(&self.described, "no answer in time"));
+                return Err(DeliveryError::transient(
+                    &self.described,
+                    "no answer in time",
+                ));
             }
             Err(e) => {
                 return Err(DeliveryError::transient(
@@ -271,8 +280,30 @@ mod tests {
         )
         .unwrap();
         let other = SigningKey::from_secret("whsec_b3RoZXI=").unwrap();
-        assert!(verify(&other, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", &sig, body, 1614265330, Duration::from_secs(300)).is_err());
-        assert!(verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", &sig, body, 1614265330 + 301, Duration::from_secs(300)).is_err());
+        assert!(
+            verify(
+                &other,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "1614265330",
+                &sig,
+                body,
+                1614265330,
+                Duration::from_secs(300)
+            )
+            .is_err()
+        );
+        assert!(
+            verify(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                "1614265330",
+                &sig,
+                body,
+                1614265330 + 301,
+                Duration::from_secs(300)
+            )
+            .is_err()
+        );
         assert!(SigningKey::from_secret("whsec_!!").is_err());
     }
 

@@ -17,8 +17,7 @@ use xxfunc_api::{
 };
 use xxfunc_runner::{
     FixtureSource, Runner, RunnerConfig, ServeOptions, SinkStatus, StatusHandle, StopHandle,
-    StoreModules, UntilDone, serve,
-    xxfunc_sinks::ReceivedBatch,
+    StoreModules, UntilDone, serve, xxfunc_sinks::ReceivedBatch,
 };
 use xxfunc_store::{ModuleHash, ModuleStore};
 
@@ -118,7 +117,12 @@ impl Served {
     }
 
     /// Waits (at most 120 s) for sink `name`'s status to satisfy `cond`.
-    pub fn wait_sink(&self, name: &str, what: &str, cond: impl Fn(&SinkStatus) -> bool) -> SinkStatus {
+    pub fn wait_sink(
+        &self,
+        name: &str,
+        what: &str,
+        cond: impl Fn(&SinkStatus) -> bool,
+    ) -> SinkStatus {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(s) = self.sink(name)
@@ -185,7 +189,11 @@ pub fn apply(batches: &[ReceivedBatch]) -> Vec<BlockRecords> {
         if !seen.insert(b.key.clone()) {
             continue;
         }
-        assert!(b.outcome > last_outcome, "batches strictly in order: {} after {last_outcome}", b.outcome);
+        assert!(
+            b.outcome > last_outcome,
+            "batches strictly in order: {} after {last_outcome}",
+            b.outcome
+        );
         last_outcome = b.outcome;
         assert_eq!(b.count, b.records.len());
         match b.kind {
@@ -201,8 +209,15 @@ pub fn apply(batches: &[ReceivedBatch]) -> Vec<BlockRecords> {
                     .map(|(_, r)| r.len())
                     .sum();
                 held.retain(|(h, _)| *h != b.block.hash);
-                assert!(held.len() < before, "a retraction of a block delivered before");
-                assert_eq!(removed, b.records.len(), "one retraction per record inserted");
+                assert!(
+                    held.len() < before,
+                    "a retraction of a block delivered before"
+                );
+                assert_eq!(
+                    removed,
+                    b.records.len(),
+                    "one retraction per record inserted"
+                );
             }
         }
     }

@@ -25,10 +25,14 @@ struct NatsServer {
 }
 
 fn nats_bin() -> Option<PathBuf> {
-    ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 impl NatsServer {
@@ -54,7 +58,14 @@ impl NatsServer {
 
     fn up(&mut self) {
         let child = Command::new(&self.bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -99,8 +110,14 @@ impl NatsServer {
             while (out.len() as u64) < count {
                 let m = messages.next().await.unwrap().unwrap();
                 let headers = m.headers.clone().unwrap_or_default();
-                let id = headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap_or_default();
-                let kind = headers.get("Xxfunc-Kind").map(|v| v.to_string()).unwrap_or_default();
+                let id = headers
+                    .get("Nats-Msg-Id")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                let kind = headers
+                    .get("Xxfunc-Kind")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 out.push((id, kind, serde_json::from_slice(&m.payload).unwrap()));
             }
             out
@@ -116,7 +133,9 @@ impl Drop for NatsServer {
 
 #[test]
 fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
-    let Some(mut nats) = NatsServer::start() else { return };
+    let Some(mut nats) = NatsServer::start() else {
+        return;
+    };
     let replay = Replay::new();
     let data = replay.dir.path().join("runner");
     let mut runner = replay.runner(&data);
@@ -161,8 +180,5 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
     let batches: Vec<ReceivedBatch> = messages.into_iter().map(|(_, _, b)| b).collect();
     let want = canonical(&outcomes(&runner, &replay.id), 0);
     assert_eq!(apply(&batches), want);
-    eprintln!(
-        "nats: {} messages, sink {done:?}",
-        batches.len()
-    );
+    eprintln!("nats: {} messages, sink {done:?}", batches.len());
 }

@@ -29,10 +29,14 @@ pub struct Postgres {
 }
 
 fn pg_bin() -> Option<PathBuf> {
-    ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/bin"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    [
+        "/usr/lib/postgresql/15/bin",
+        "/usr/lib/postgresql/16/bin",
+        "/usr/local/bin",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
 }
 
 fn is_root() -> bool {
@@ -141,7 +145,11 @@ impl Postgres {
         } else {
             Command::new(&exe)
         };
-        let out = cmd.args(args).output().unwrap();
+        let out = cmd
+            .args(args)
+            .current_dir(self._dir.path())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{tool} {args:?}: {}{}",
@@ -181,6 +189,7 @@ impl Drop for Postgres {
         };
         let _ = cmd
             .args(["stop", "-m", "immediate", "-D", &data])
+            .current_dir(self._dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -260,7 +269,10 @@ fn postgres_table_equals_the_canonical_chain_after_kill_dash_nine_at_random_mome
     let mut rows_seen = Vec::new();
     while kills < 12 {
         attempts += 1;
-        assert!(attempts < 200, "could not kill the runner mid-delivery 12 times");
+        assert!(
+            attempts < 200,
+            "could not kill the runner mid-delivery 12 times"
+        );
         let mut child = runner_cmd(&replay, &data, &sink, 5, false).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
         if child.try_wait().unwrap().is_none() {
@@ -293,19 +305,18 @@ fn postgres_table_equals_the_canonical_chain_after_kill_dash_nine_at_random_mome
     );
     let final_rows: usize = want.iter().map(|(_, r)| r.len()).sum();
     assert!(
-        rows_seen.iter().any(|n| *n > 0 && (*n as usize) < final_rows),
+        rows_seen
+            .iter()
+            .any(|n| *n > 0 && (*n as usize) < final_rows),
         "some kill hit a run in the middle of its delivery: {rows_seen:?} of {final_rows}"
     );
 }
 
 fn table_rows(pg: &Postgres) -> i64 {
     let (rt, client) = pg.client();
-    rt.block_on(client.query_opt(
-        "SELECT count(*) FROM transfers",
-        &[],
-    ))
-    .map(|r| r.map_or(0, |r| r.get::<_, i64>(0)))
-    .unwrap_or(0)
+    rt.block_on(client.query_opt("SELECT count(*) FROM transfers", &[]))
+        .map(|r| r.map_or(0, |r| r.get::<_, i64>(0)))
+        .unwrap_or(0)
 }
 
 #[test]
@@ -324,9 +335,12 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
     .unwrap();
     let data = replay.dir.path().join("runner");
     let mut runner = replay.runner(&data);
-    let spec: xxfunc_sinks::SinkSpec = format!("erc20=postgres:{},name=pg,table=altered,attempts=2", pg.url())
-        .parse()
-        .unwrap();
+    let spec: xxfunc_sinks::SinkSpec = format!(
+        "erc20=postgres:{},name=pg,table=altered,attempts=2",
+        pg.url()
+    )
+    .parse()
+    .unwrap();
     runner
         .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
         .unwrap();
@@ -335,7 +349,10 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
         s.state == SinkState::Failed
     });
     let error = failed.last_error.clone().unwrap();
-    assert!(error.contains("\"note\"") && error.contains("23502"), "{error}");
+    assert!(
+        error.contains("\"note\"") && error.contains("23502"),
+        "{error}"
+    );
     assert_eq!(failed.cursor.item, 0, "nothing delivered");
     let count = |client: &tokio_postgres::Client| -> i64 {
         rt.block_on(client.query_one("SELECT count(*) FROM altered", &[]))
@@ -354,7 +371,12 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
         .events()
         .len() as u64;
     loop {
-        let done = served.status.get().functions.iter().any(|f| f.counters.invocations == events);
+        let done = served
+            .status
+            .get()
+            .functions
+            .iter()
+            .any(|f| f.counters.invocations == events);
         let s = served.sink("pg").unwrap();
         if done && s.state == SinkState::Idle && s.lag_records == 0 {
             break;
@@ -383,6 +405,9 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
     });
     let _ = served.finish();
     let error = failed.last_error.unwrap();
-    assert!(error.contains("integer") && error.contains("42804"), "{error}");
+    assert!(
+        error.contains("integer") && error.contains("42804"),
+        "{error}"
+    );
     assert_eq!(count(&client), 0);
 }

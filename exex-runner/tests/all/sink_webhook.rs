@@ -92,7 +92,9 @@ impl Receiver {
                             let service = service_fn(move |req| {
                                 let (seen, gone, key) = (seen.clone(), gone.clone(), key.clone());
                                 async move {
-                                    Ok::<_, Infallible>(answer(req, &key, behaviour, &seen, &gone).await)
+                                    Ok::<_, Infallible>(
+                                        answer(req, &key, behaviour, &seen, &gone).await,
+                                    )
                                 }
                             });
                             let _ = hyper::server::conn::http1::Builder::new()
@@ -227,14 +229,23 @@ fn delivers_the_canonical_chain(confirmations: u64) {
     let accepted = receiver.accepted();
     let got = apply(&accepted);
     assert!(!want.is_empty());
-    assert_eq!(got, want, "the receiver holds the canonical records, in order");
+    assert_eq!(
+        got, want,
+        "the receiver holds the canonical records, in order"
+    );
     let seen = receiver.seen.lock();
-    let retracts = accepted.iter().filter(|b| b.kind == ItemKind::Retract).count();
+    let retracts = accepted
+        .iter()
+        .filter(|b| b.kind == ItemKind::Retract)
+        .count();
     if confirmations == 0 {
         assert!(retracts > 0, "the fixture's reorg is undone by retractions");
     } else {
         // The fixture's reorgs are at most 3 deep.
-        assert_eq!(retracts, 0, "no retraction with {confirmations} confirmations");
+        assert_eq!(
+            retracts, 0,
+            "no retraction with {confirmations} confirmations"
+        );
     }
     let unique: std::collections::HashSet<_> = accepted.iter().map(|b| &b.key).collect();
     eprintln!(
@@ -294,7 +305,11 @@ fn webhook_410_fails_the_sink_until_a_retry_delivers_the_rest() {
     let served = replay.serve(runner, false);
     let failed = served.wait_sink("hook", "failed on 410", |s| s.state == SinkState::Failed);
     assert!(
-        failed.last_error.as_deref().unwrap_or_default().contains("410"),
+        failed
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("410"),
         "{failed:?}"
     );
     assert_eq!(failed.attempts, 2, "two attempts of the refused batch");
@@ -303,14 +318,20 @@ fn webhook_410_fails_the_sink_until_a_retry_delivers_the_rest() {
         metrics.contains(r#"xxfunc_sink_state{sink="hook",id="erc20",state="failed"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"xxfunc_sink_attempts{sink="hook",id="erc20"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"xxfunc_sink_attempts{sink="hook",id="erc20"} 2"#),
+        "{metrics}"
+    );
     // Nothing after the refused batch was delivered (strictly in order).
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.accepted().len(), 3);
     assert_eq!(served.sink("hook").unwrap().state, SinkState::Failed);
 
     // Every event was run (the function's log is complete).
-    let events = xxfunc_runner::FixtureSource::open(&replay.events).unwrap().events().len() as u64;
+    let events = xxfunc_runner::FixtureSource::open(&replay.events)
+        .unwrap()
+        .events()
+        .len() as u64;
     crate::pusher::wait_until("every event run", || {
         served
             .status
@@ -349,7 +370,10 @@ fn webhook_with_a_wrong_secret_is_refused_by_the_receivers_check() {
     let failed = served.wait_sink("hook", "failed on 401", |s| s.state == SinkState::Failed);
     let _ = served.finish();
     let seen = receiver.seen.lock();
-    assert_eq!(seen.bad_signatures, 2, "both attempts failed the signature check");
+    assert_eq!(
+        seen.bad_signatures, 2,
+        "both attempts failed the signature check"
+    );
     assert!(seen.accepted.is_empty());
     assert!(failed.last_error.unwrap().contains("401"));
     assert_eq!(failed.cursor.item, 0, "nothing acknowledged");

@@ -691,9 +691,12 @@ mod tests {
                     while let Some(r) = whole.pop_released() {
                         all.push((r.outcome, r.items.iter().map(|i| i.seq).collect()));
                     }
-                    let end = whole.first_pending_outcome().unwrap_or(o.seq + 1).min(o.seq + 1);
-                    for j in before..all.len() {
-                        restarts.push((j, all[j].0.min(end)));
+                    let end = whole
+                        .first_pending_outcome()
+                        .unwrap_or(o.seq + 1)
+                        .min(o.seq + 1);
+                    for (j, released) in all.iter().enumerate().skip(before) {
+                        restarts.push((j, released.0.min(end)));
                     }
                     restarts.push((all.len(), end));
                 }
@@ -706,7 +709,11 @@ mod tests {
                             got.push((r.outcome, r.items.iter().map(|i| i.seq).collect()));
                         }
                     }
-                    assert_eq!(got, all[consumed..], "seed {seed} depth {depth} from {from}");
+                    assert_eq!(
+                        got,
+                        all[consumed..],
+                        "seed {seed} depth {depth} from {from}"
+                    );
                 }
             }
         }
