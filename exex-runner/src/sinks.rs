@@ -387,8 +387,23 @@ impl Position {
     }
 }
 
+/// Marks the sink `failed` if its thread unwinds (a bug), so the status
+/// never shows a dead sink as delivering.
+struct PanicGuard(Arc<Slot>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut s = self.0.status.lock();
+            s.state = SinkState::Failed;
+            s.last_error = Some("the sink's thread panicked (a bug; see the runner's log); restart the runner to resume".into());
+        }
+    }
+}
+
 impl Worker {
     fn run(mut self, _done: Sender<()>) {
+        let _guard = PanicGuard(self.slot.clone());
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -663,7 +678,7 @@ impl Worker {
                     Op::Checkpoint(cursor) => sink.checkpoint(*cursor).await.map(|()| None),
                 }
             };
-            let result = rt.block_on(tokio::time::timeout(timeout, call));
+            let result = rt.block_on(async { tokio::time::timeout(timeout, call).await });
             let error = match result {
                 Ok(Ok(value)) => {
                     let mut s = self.slot.status.lock();

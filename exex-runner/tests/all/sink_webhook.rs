@@ -42,7 +42,7 @@ const OTHER_SECRET: &str = "whsec_YW5vdGhlci1zZWNyZXQ=";
 struct Behaviour {
     /// Answer 500 to every request whose number is 1 modulo 3.
     flaky: bool,
-    /// Stall this long (then accept) on every 7th request.
+    /// Accept, then stall this long before answering, on every 7th request.
     stall: Option<Duration>,
     /// Answer 410 once this many batches were accepted, while `gone` is set.
     gone_after: Option<usize>,
@@ -175,14 +175,14 @@ async fn answer(
         if behaviour.flaky && n % 3 == 1 {
             break 'status StatusCode::INTERNAL_SERVER_ERROR;
         }
+        seen.lock().accepted.push(batch);
         if let Some(stall) = behaviour.stall
             && n % 7 == 5
         {
-            // Past the sink's timeout: it gives up and sends again (the
-            // same webhook-id), though this one is accepted too.
+            // Accepted, but the answer comes after the sink's timeout: it
+            // sends the batch again under the same webhook-id.
             tokio::time::sleep(stall).await;
         }
-        seen.lock().accepted.push(batch);
         StatusCode::OK
     };
     seen.lock().statuses.push(status.as_u16());
@@ -248,6 +248,10 @@ fn delivers_the_canonical_chain(confirmations: u64) {
         );
     }
     let unique: std::collections::HashSet<_> = accepted.iter().map(|b| &b.key).collect();
+    assert!(
+        unique.len() < accepted.len(),
+        "stalled answers made the sink send some batches twice"
+    );
     eprintln!(
         "webhook confirmations={confirmations}: {} requests, statuses 500: {}, accepted {} \
          ({} unique), sink status {status:?}",
