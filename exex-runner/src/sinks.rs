@@ -476,7 +476,7 @@ impl Worker {
                 self.log.wait(Some(generation), Instant::now() + POLL);
                 continue;
             };
-            self.update_lag(&pos, bounds.last_item);
+            self.refresh_lag();
             if pos.fed < bounds.pruned_to {
                 let message = format!(
                     "outcomes {}..={} of {id} were pruned by the runner's retention budget before \
@@ -499,7 +499,7 @@ impl Worker {
                     let cursor = pos.cursor;
                     self.attempt(rt, "storing its cursor", Op::Checkpoint(cursor))?;
                     self.store(&mut pos, cursor);
-                    self.update_lag(&pos, bounds.last_item);
+                    self.refresh_lag();
                 }
                 self.set_state(SinkState::Idle);
                 if finish_by.is_some() {
@@ -551,7 +551,7 @@ impl Worker {
                     outcome: end - 1,
                     item: pos.cursor.item,
                 });
-                self.update_lag(&pos, bounds.last_item);
+                self.refresh_lag();
             }
         }
     }
@@ -632,17 +632,23 @@ impl Worker {
         s.block = pos.block;
     }
 
-    fn update_lag(&self, pos: &Position, last_item: u64) {
+    /// Recomputes the lag from the acknowledged cursor, the function's log
+    /// and its cursor in the latest report.
+    fn refresh_lag(&self) {
+        let last_item = self
+            .log
+            .bounds_of(&self.spec.function)
+            .map_or(0, |b| b.last_item);
         let head = self
             .status
             .function_cursor(&self.spec.function)
             .map(|b| b.number);
         let mut s = self.slot.status.lock();
-        s.lag_records = last_item.saturating_sub(pos.acked.item);
-        s.lag_blocks = match (head, pos.block) {
+        s.lag_records = last_item.saturating_sub(s.cursor.item);
+        s.lag_blocks = match (head, s.block) {
             (Some(h), Some(b)) => h.saturating_sub(b.number),
-            // Nothing delivered yet: the whole chain the function saw.
-            (Some(h), None) if last_item > pos.acked.item => h,
+            // Nothing acknowledged yet: the whole chain the function saw.
+            (Some(h), None) if last_item > s.cursor.item => h,
             _ => 0,
         };
     }
@@ -710,6 +716,7 @@ impl Worker {
                 }
             }
             self.set_state(SinkState::Retrying);
+            self.refresh_lag();
             let now = Instant::now();
             if self
                 .last_warn

@@ -79,9 +79,14 @@ impl Replay {
     /// Serves `runner` on the fixture replay in a thread: until the source
     /// ends and the sinks caught up (`until_end`), or until stopped.
     pub fn serve(&self, runner: Runner, until_end: bool) -> Served {
+        self.serve_with_delay(runner, until_end, Duration::ZERO)
+    }
+
+    /// [`Replay::serve`], sleeping `delay` before each event.
+    pub fn serve_with_delay(&self, runner: Runner, until_end: bool, delay: Duration) -> Served {
         let stop = StopHandle::new();
         let status = StatusHandle::default();
-        let source = FixtureSource::open(&self.events).unwrap();
+        let source = FixtureSource::open(&self.events).unwrap().with_delay(delay);
         let options = ServeOptions {
             until: if until_end {
                 UntilDone::SourceEnd

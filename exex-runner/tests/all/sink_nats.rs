@@ -145,13 +145,22 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
     runner
         .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
         .unwrap();
-    // The server goes down before the replay: everything waits in the log.
+    // Down before the replay: the sink retries opening.
     nats.down();
-    let served = replay.serve(runner, false);
+    let served = replay.serve_with_delay(runner, false, Duration::from_millis(30));
     let retrying = served.wait_sink("bus", "retrying while the server is down", |s| {
         s.state == SinkState::Retrying && s.attempts >= 2
     });
     assert!(retrying.last_error.is_some());
+    nats.up();
+    // Down again in the middle of the delivery, then back.
+    served.wait_sink("bus", "a few batches delivered", |s| {
+        s.delivered_batches >= 3
+    });
+    nats.down();
+    let during = served.wait_sink("bus", "retrying during the outage", |s| {
+        s.state == SinkState::Retrying && s.attempts >= 2
+    });
     nats.up();
     let events = xxfunc_runner::FixtureSource::open(&replay.events)
         .unwrap()
@@ -180,5 +189,12 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
     let batches: Vec<ReceivedBatch> = messages.into_iter().map(|(_, _, b)| b).collect();
     let want = canonical(&outcomes(&runner, &replay.id), 0);
     assert_eq!(apply(&batches), want);
-    eprintln!("nats: {} messages, sink {done:?}", batches.len());
+    eprintln!(
+        "nats: {} messages; during the outage {during:?}; at the end {done:?}",
+        batches.len()
+    );
+    assert!(
+        done.failed_attempts >= 4,
+        "both outages were seen: {done:?}"
+    );
 }
