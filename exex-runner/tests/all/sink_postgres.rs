@@ -235,7 +235,13 @@ fn as_values(blocks: &[BlockRecords]) -> Vec<(String, Vec<Value>)> {
         .collect()
 }
 
-fn runner_cmd(replay: &Replay, data: &Path, sink: &str, delay_ms: u64, to_end: bool) -> Command {
+fn runner_cmd(
+    replay: &Replay,
+    data: &Path,
+    sinks: &[String],
+    delay_ms: u64,
+    to_end: bool,
+) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir")
         .arg(data)
@@ -245,12 +251,13 @@ fn runner_cmd(replay: &Replay, data: &Path, sink: &str, delay_ms: u64, to_end: b
         .args(["--replay-delay-ms", &delay_ms.to_string()])
         .arg("--function")
         .arg(format!("{}={}", replay.id, replay.hash))
-        .arg("--sink")
-        .arg(sink)
         .args(["--sink-allow-host", "127.0.0.1"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
+    for sink in sinks {
+        cmd.arg("--sink").arg(sink);
+    }
     if to_end {
         cmd.arg("--exit-at-end");
     }
@@ -262,7 +269,14 @@ fn postgres_table_equals_the_canonical_chain_after_kill_dash_nine_at_random_mome
     let Some(pg) = Postgres::start() else { return };
     let replay = Replay::new();
     let data = replay.dir.path().join("runner");
-    let sink = format!("erc20=postgres:{},name=pg,table=transfers", pg.url());
+    // One sink delivers at once (undoing the reorgs), one 3 blocks deep.
+    let sink = [
+        format!("erc20=postgres:{},name=pg,table=transfers", pg.url()),
+        format!(
+            "erc20=postgres:{},name=pg3,table=transfers3,confirmations=3",
+            pg.url()
+        ),
+    ];
 
     // Each run replays from its checkpoint with DELAY_MS per event; once its
     // sink has changed the table, it is killed at a random moment of the
@@ -319,6 +333,13 @@ fn postgres_table_equals_the_canonical_chain_after_kill_dash_nine_at_random_mome
     let want = as_values(&canonical(&log, 0));
     assert!(!want.is_empty());
     assert_eq!(table(&pg, "transfers"), want, "after {kills} kills");
+    let want3 = as_values(&canonical(&log, 3));
+    assert!(want3.len() < want.len());
+    assert_eq!(
+        table(&pg, "transfers3"),
+        want3,
+        "3 confirmations, after {kills} kills"
+    );
     // The sink's cursor in PostgreSQL covers the whole log.
     let row = rt
         .block_on(client.query_one(

@@ -382,3 +382,138 @@ fn webhook_with_a_wrong_secret_is_refused_by_the_receivers_check() {
     assert!(failed.last_error.unwrap().contains("401"));
     assert_eq!(failed.cursor.item, 0, "nothing acknowledged");
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_xxfunc-runner");
+
+/// `GET /metrics` of a runner, as text (empty while it does not answer).
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out
+}
+
+fn runner_binary(
+    replay: &Replay,
+    data: &std::path::Path,
+    sink: &str,
+    allow: &str,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["--store", &replay.store_url])
+        .arg("--fixtures")
+        .arg(&replay.events)
+        .arg("--function")
+        .arg(format!("{}={}", replay.id, replay.hash))
+        .args(["--sink", sink, "--sink-allow-host", allow])
+        .env("XXFUNC_TEST_HOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
+#[test]
+fn runner_binary_takes_sink_flags_and_sighup_retries_a_failed_sink() {
+    let replay = Replay::new();
+    let receiver = Receiver::start(
+        SECRET,
+        Behaviour {
+            gone_after: Some(2),
+            ..Behaviour::default()
+        },
+    );
+    let data = replay.dir.path().join("runner");
+    let sink = format!(
+        "erc20=webhook:{},secret-env=XXFUNC_TEST_HOOK_SECRET,attempts=2,name=hook",
+        receiver.url()
+    );
+
+    // Refused at start: a host off the allow-list, a secret not set.
+    let out = runner_binary(&replay, &data, &sink, "hooks.example.invalid")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is not allowed by the runner's --sink-allow-host list"),
+        "{stderr}"
+    );
+    let out = runner_binary(&replay, &data, &sink, "127.0.0.1")
+        .env_remove("XXFUNC_TEST_HOOK_SECRET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secret-env XXFUNC_TEST_HOOK_SECRET is not set"),
+        "{stderr}"
+    );
+
+    let metrics_addr = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let mut child = runner_binary(&replay, &data, &sink, "127.0.0.1")
+        .args(["--metrics-addr", &metrics_addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_metrics = |what: &str, cond: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = scrape(&metrics_addr);
+            if cond(&m) {
+                return m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {m}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_metrics("the sink failed", &|m| {
+        m.contains(r#"xxfunc_sink_state{sink="hook",id="erc20",state="failed"} 1"#)
+    });
+    assert_eq!(receiver.accepted().len(), 2);
+
+    receiver.gone.store(false, Ordering::SeqCst);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let events = xxfunc_runner::FixtureSource::open(&replay.events)
+        .unwrap()
+        .events()
+        .len();
+    let all_run = format!(r#"xxfunc_function_invocations_total{{id="erc20"}} {events}"#);
+    let m = wait_metrics("the sink caught up", &|m| {
+        m.contains(r#"xxfunc_sink_state{sink="hook",id="erc20",state="idle"} 1"#)
+            && m.contains(r#"xxfunc_sink_lag_records{sink="hook",id="erc20"} 0"#)
+            && m.contains(&all_run)
+    });
+    assert!(
+        m.contains(r#"xxfunc_sink_failed_attempts_total{sink="hook",id="erc20"} 2"#),
+        "{m}"
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+
+    let runner = replay.runner(&data);
+    let want = canonical(&outcomes(&runner, &replay.id), 0);
+    assert_eq!(apply(&receiver.accepted()), want);
+}
