@@ -429,7 +429,17 @@ impl Worker {
         self.log.wake_state().1
     }
 
+    /// Delivers until the runner stops, opening the sink again after a
+    /// cursor that does not fit the log was retried.
     fn deliver_loop(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), Halt> {
+        loop {
+            self.session(rt)?;
+        }
+    }
+
+    /// Opens the sink and delivers from its cursor; returns (to open again)
+    /// after a retry of a cursor ahead of the log.
+    fn session(&mut self, rt: &tokio::runtime::Runtime) -> Result<(), Halt> {
         let id = self.spec.function.clone();
         let dest = self.attempt(rt, "opening", Op::Open)?;
         let stored = match self.log.db().sink_cursor(self.name()) {
@@ -443,10 +453,17 @@ impl Worker {
         };
         // A new sink starts at the oldest outcome its function's log keeps.
         let oldest = self.log.bounds_of(&id).map_or(0, |b| b.pruned_to);
-        let start = dest.or(stored).unwrap_or(SinkCursor {
+        let fresh = SinkCursor {
             outcome: oldest,
             item: 0,
-        });
+        };
+        // The destination's cursor is the truth when it keeps one (its
+        // default: it holds nothing yet); otherwise the runner's.
+        let start = match dest {
+            Some(c) if c == SinkCursor::default() => fresh,
+            Some(c) => c,
+            None => stored.unwrap_or(fresh),
+        };
         tracing::info!(
             sink = %self.name(),
             function = %id,
@@ -477,6 +494,20 @@ impl Worker {
                 continue;
             };
             self.refresh_lag();
+            if bounds.last_seq < pos.fed {
+                // The cursor saw outcomes this runner's log never had (its
+                // data directory was reset, or another runner delivers to
+                // the same destination): delivering would mix two logs.
+                self.set_failed(&format!(
+                    "the sink's cursor (outcome {}, item {}) is ahead of this runner's log of \
+                     {id} (last outcome {}): was the runner's data directory reset, or does \
+                     another runner deliver to the same destination? Give this sink another \
+                     name (or table), or delete its cursor at the destination, then retry",
+                    pos.fed, pos.cursor.item, bounds.last_seq
+                ));
+                self.wait_for_retry()?;
+                return Ok(());
+            }
             if pos.fed < bounds.pruned_to {
                 let message = format!(
                     "outcomes {}..={} of {id} were pruned by the runner's retention budget before \

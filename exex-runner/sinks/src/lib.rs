@@ -257,8 +257,9 @@ pub trait Sink: Send {
 
     /// Connects and prepares (creates tables, streams). Answers the cursor
     /// the destination keeps for this sink, when it keeps one (PostgreSQL
-    /// keeps it beside the rows, so it is the truth after a crash); `None`
-    /// when the runner's stored cursor is the truth.
+    /// keeps it beside the rows, so it is the truth after a crash; the
+    /// default cursor when it holds nothing yet); `None` when the runner's
+    /// stored cursor is the truth.
     fn open(&mut self) -> BoxFuture<'_, Result<Option<SinkCursor>, DeliveryError>>;
 
     /// Delivers `batch`; `Ok` means the destination holds it (and, for a

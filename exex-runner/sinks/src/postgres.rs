@@ -171,10 +171,12 @@ impl PostgresSink {
             )
             .await
             .map_err(|e| self.err(&e))?;
-        Ok(row.map(|r| SinkCursor {
+        // No row: the sink holds nothing yet (the default cursor), whatever
+        // the runner remembers.
+        Ok(Some(row.map_or(SinkCursor::default(), |r| SinkCursor {
             outcome: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
             item: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-        }))
+        })))
     }
 
     fn cursor_sql() -> String {

@@ -451,3 +451,72 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
     );
     assert_eq!(count(&client), 0);
 }
+
+#[test]
+fn postgres_cursor_ahead_of_a_reset_runner_stops_the_sink_until_cleared() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let replay = Replay::new();
+    let spec: xxfunc_sinks::SinkSpec = format!("erc20=postgres:{},name=pg,table=reset", pg.url())
+        .parse()
+        .unwrap();
+    let run = |dir: &str, until_end: bool, delay: Duration| {
+        let mut runner = replay.runner(&replay.dir.path().join(dir));
+        runner
+            .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
+            .unwrap();
+        replay.serve_with_delay(runner, until_end, delay)
+    };
+    let first = run("first", true, Duration::ZERO);
+    let runner = first.thread.join().unwrap();
+    let want = as_values(&canonical(&outcomes(&runner, &replay.id), 0));
+    drop(runner);
+    assert_eq!(table(&pg, "reset"), want);
+
+    // A runner with a fresh data directory, delivering to the same table
+    // under the same sink name: its log starts again at seq 1, below the
+    // table's cursor.
+    let second = run("second", false, Duration::from_millis(50));
+    let failed = second.wait_sink("pg", "failed on a cursor ahead of the log", |s| {
+        s.state == SinkState::Failed
+    });
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ahead of this runner's log"),
+        "{failed:?}"
+    );
+    assert_eq!(table(&pg, "reset"), want, "nothing mixed into the table");
+
+    // The operator clears the destination; a retry delivers the new log.
+    let (rt, client) = pg.client();
+    rt.block_on(
+        client
+            .batch_execute("DELETE FROM reset; DELETE FROM xxfunc_sink_cursors WHERE sink = 'pg'"),
+    )
+    .unwrap();
+    assert!(second.status.retry_sink("pg"));
+    let events = xxfunc_runner::FixtureSource::open(&replay.events)
+        .unwrap()
+        .events()
+        .len() as u64;
+    crate::pusher::wait_until("every event run", || {
+        second
+            .status
+            .get()
+            .functions
+            .iter()
+            .any(|f| f.counters.invocations == events)
+    });
+    second.wait_sink("pg", "caught up after the retry", |s| {
+        s.state == SinkState::Idle && s.lag_records == 0 && s.cursor.item > 0
+    });
+    let runner = second.finish();
+    assert_eq!(
+        table(&pg, "reset"),
+        as_values(&canonical(&outcomes(&runner, &replay.id), 0))
+    );
+}
