@@ -98,6 +98,17 @@ pub struct RunnerArgs {
     /// Serve Prometheus text on http://ADDR/metrics (loopback, e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Deliver a function's outputs to a sink (repeatable):
+    /// FUNCTION=KIND:URL[,option=value...], KIND one of webhook (http(s)://...,
+    /// secret-env=VAR required), postgres (postgres://..., table=NAME) or nats
+    /// (nats://..., subject=PREFIX, stream=NAME); every kind takes name=NAME,
+    /// confirmations=N, attempts=N and timeout-ms=MS.
+    #[arg(long = "sink", value_name = "FUNCTION=KIND:URL[,OPT=V]")]
+    pub sinks: Vec<String>,
+    /// Hosts sinks may reach (HOST or HOST:PORT, repeatable); without it any
+    /// host is allowed.
+    #[arg(long = "sink-allow-host", value_name = "HOST[:PORT]")]
+    pub sink_allow_hosts: Vec<String>,
 }
 
 /// Why [`RunnerArgs::open`] failed: each variant names the flag or the
@@ -193,6 +204,21 @@ pub enum ArgsError {
     Registry {
         /// The registry directory.
         dir: PathBuf,
+        /// The runner's error.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// A `--sink` flag is malformed, or its host is not allowed.
+    #[error(transparent)]
+    SinkSpec(#[from] xxfunc_sinks::SpecError),
+    /// A `--sink` could not be built (its secret, its kind).
+    #[error(transparent)]
+    SinkBuild(#[from] xxfunc_sinks::BuildError),
+    /// A `--sink` could not be added to the runner.
+    #[error("--sink {name}: {source}")]
+    Sink {
+        /// The sink.
+        name: String,
         /// The runner's error.
         #[source]
         source: Box<RunnerError>,
@@ -324,6 +350,23 @@ impl RunnerArgs {
                 value: f.clone(),
                 source: Box::new(e),
             })?;
+        }
+
+        let specs = self
+            .sinks
+            .iter()
+            .map(|s| s.parse::<xxfunc_sinks::SinkSpec>())
+            .collect::<Result<Vec<_>, _>>()?;
+        xxfunc_sinks::check_allowed(&specs, &self.sink_allow_hosts)?;
+        for spec in specs {
+            let sink = xxfunc_sinks::build(&spec)?;
+            let name = spec.name.clone();
+            runner
+                .add_sink(spec, sink, runner_id.clone())
+                .map_err(|e| ArgsError::Sink {
+                    name,
+                    source: Box::new(e),
+                })?;
         }
 
         let registry: Option<Arc<dyn Registry>> = match (&self.registry_dir, gateway) {

@@ -220,6 +220,9 @@ pub enum RunnerError {
     /// A function the caller named is not known to the runner.
     #[error("function {0} is not known to this runner")]
     UnknownFunction(FunctionId),
+    /// Two sinks with one name were added.
+    #[error("a sink named {0:?} was already added; sink names are unique on a runner")]
+    DuplicateSink(String),
     /// The runner was asked to stop.
     #[error("the runner is shutting down")]
     Stopped,

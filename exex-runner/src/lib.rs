@@ -20,6 +20,9 @@
 //! | `gateway` | `GatewayRegistry` and `GatewayModules`: desired state and modules through a gateway's HTTP API | the `xxfunc-api` client |
 //! | `local-registry` | `LocalRegistry`: desired state from the in-process RocksDB registry | `xxfunc-registry` |
 //! | `test-utils` | `test_utils::Harness` and `test_utils::NodeHarness` | tempfile |
+//! | `sink-webhook` (in `cli`) | the webhook sink | reqwest, hmac, sha2 |
+//! | `sink-postgres` | the PostgreSQL sink | tokio-postgres, deadpool-postgres |
+//! | `sink-nats` | the NATS JetStream sink | async-nats |
 //!
 //! Without any (`default-features = false`) the core remains: engine, cache,
 //! runner, chain sources, [`serve`], metrics and the node logic.
@@ -54,6 +57,13 @@
 //!   [`Registry::push_outcomes`], resent from the stored acknowledgement),
 //!   reports, backfill rounds when idle; its
 //!   [`StatusHandle`] is what embedders watch (report, metrics, node errors).
+//! - **Sinks** ([`Runner::add_sink`], `--sink`): each delivers one
+//!   function's outputs to a webhook, PostgreSQL or NATS JetStream from a
+//!   thread of its own, with its own cursor and confirmations depth, strictly
+//!   in order, retried with backoff, `failed` (never skipping) on a permanent
+//!   refusal until [`StatusHandle::retry_sink`]; states in
+//!   [`StatusHandle::sinks`] and `/metrics`. The engine is here (it reads the
+//!   outcome log); the sinks themselves are in `xxfunc-sinks`.
 //! - [`Registry`]: desired state from the in-process registry
 //!   (`LocalRegistry`) or a gateway's change feed (`GatewayRegistry`);
 //!   `RunnerArgs` are the flags every runner binary takes to pick them.
@@ -118,6 +128,7 @@ mod reporter;
 mod runner;
 mod sandbox;
 mod service;
+mod sinks;
 mod source;
 mod state_db;
 #[cfg(any(test, feature = "test-utils"))]
@@ -139,8 +150,11 @@ pub use node::{BlockHashes, FinishedHeights, NodeLink, Resume, resume_head};
 pub use registry::Registry;
 pub use runner::{BatchSummary, Runner};
 pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
+pub use sinks::{BACKOFF_MAX, BACKOFF_MIN, SinkState, SinkStatus};
 pub use source::{
     BlockSource, ChainEvent, ChainSource, DEFAULT_STALL_AFTER, EventSink, FixtureSource, RpcBlocks,
     RpcFollower, RpcStart, SinkReceiver, SourceMessage, block_ref,
 };
 pub use state_db::{Checkpoint, FunctionRecord, Position};
+/// The sink contract, configuration and sinks (crate `xxfunc-sinks`).
+pub use xxfunc_sinks;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use xxfunc_runner::{
     ChainSource, DEFAULT_STALL_AFTER, FixtureSource, OpenedRunner, RpcFollower, RpcStart,
-    RunnerArgs, ServeOptions, StatusHandle, StopHandle, UntilDone, metrics, serve,
+    RunnerArgs, ServeOptions, SinkState, StatusHandle, StopHandle, UntilDone, metrics, serve,
 };
 
 /// Run xxfunc functions on chain events.
@@ -103,7 +103,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let stop = StopHandle::new();
-    stop_on_signals(stop.clone())?;
+    stop_on_signals(stop.clone(), status.clone())?;
     let options = ServeOptions {
         until: if args.exit_at_end {
             UntilDone::SourceEnd
@@ -126,8 +126,8 @@ fn run(args: Args) -> anyhow::Result<()> {
 
 /// Ctrl-C or SIGTERM stops the loop after its current batch (the cursors of a
 /// finished batch are on disk either way; this only makes the exit prompt and
-/// sends the last report).
-fn stop_on_signals(stop: StopHandle) -> anyhow::Result<()> {
+/// sends the last report). SIGHUP retries every `failed` sink.
+fn stop_on_signals(stop: StopHandle, status: StatusHandle) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -136,11 +136,22 @@ fn stop_on_signals(stop: StopHandle) -> anyhow::Result<()> {
         .name("xxfunc-signals".into())
         .spawn(move || {
             runtime.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    Some(()) = async { term.as_mut()?.recv().await } => {}
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate()).ok();
+                let mut hup = signal(SignalKind::hangup()).ok();
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => break,
+                        Some(()) = async { term.as_mut()?.recv().await } => break,
+                        Some(()) = async { hup.as_mut()?.recv().await } => {
+                            for sink in status.sinks() {
+                                if sink.state == SinkState::Failed {
+                                    tracing::info!("retrying sink {} (SIGHUP)", sink.name);
+                                    status.retry_sink(&sink.name);
+                                }
+                            }
+                        }
+                    }
                 }
             });
             tracing::info!("stopping (signal)");

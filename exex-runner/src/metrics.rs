@@ -15,6 +15,15 @@
 //! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
 //! | `xxfunc_function_unsupported_wasi_calls_total` | counter | `id` | calls to WASI functions the sandbox does not implement (`sock_*`), by the function's module since the process started; logged at most once per module per 10 s ([`crate::host_calls`]) |
 //! | `xxfunc_function_invocation_duration_seconds` | histogram | `id` | wall time of each invocation since the process started; buckets from 10 µs to 10 s |
+//! | `xxfunc_sink_state` | gauge | `sink`, `id`, `state` | 1 for the state each sink is in (`starting`, `delivering`, `idle`, `retrying`, `failed`, `stopped`) |
+//! | `xxfunc_sink_cursor_outcome` | gauge | `sink`, `id` | last outcome seq the sink's destination acknowledged |
+//! | `xxfunc_sink_cursor_item` | gauge | `sink`, `id` | last item (record) seq it acknowledged |
+//! | `xxfunc_sink_lag_blocks` | gauge | `sink`, `id` | blocks between the function's cursor and the sink's (includes its confirmations) |
+//! | `xxfunc_sink_lag_records` | gauge | `sink`, `id` | records of the function after the sink's cursor |
+//! | `xxfunc_sink_attempts` | gauge | `sink`, `id` | failed attempts of the batch being delivered (0: the last one succeeded) |
+//! | `xxfunc_sink_delivered_batches_total` | counter | `sink`, `id` | batches acknowledged since the process started |
+//! | `xxfunc_sink_delivered_records_total` | counter | `sink`, `id` | records in them |
+//! | `xxfunc_sink_failed_attempts_total` | counter | `sink`, `id` | failed attempts since the process started |
 //!
 //! The gauges and the persisted counters are read from the [`StatusHandle`]'s
 //! latest report at each scrape; the histogram is recorded by the runner as
@@ -49,6 +58,7 @@ use xxfunc_api::{FunctionId, ObservedState, RunnerReport};
 use crate::{
     error::{Result, RunnerError},
     service::{NodeErrors, StatusHandle},
+    sinks::SinkStatus,
 };
 
 /// Upper bounds of the invocation-duration buckets, in seconds: 1, 2.5 and 5
@@ -99,6 +109,7 @@ pub fn render(status: &StatusHandle) -> String {
         report: status.get(),
         node: status.node_errors(),
         outcomes_pending: status.outcomes_pending(),
+        sinks: status.sinks(),
     }));
     registry.register_with_unit(
         "xxfunc_function_invocation_duration",
@@ -118,9 +129,102 @@ struct ReportMetrics {
     report: RunnerReport,
     node: NodeErrors,
     outcomes_pending: Option<u64>,
+    sinks: Vec<SinkStatus>,
 }
 
 impl ReportMetrics {
+    fn per_sink<M: EncodeMetric>(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        metric_type: MetricType,
+        value: impl Fn(&SinkStatus) -> M,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+        for s in &self.sinks {
+            let labels = [("sink", s.name.clone()), ("id", s.function.to_string())];
+            value(s).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn sinks(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let gauge = MetricType::Gauge;
+        let counter = MetricType::Counter;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_cursor_outcome",
+            "Last outcome seq the sink's destination acknowledged.",
+            gauge,
+            |s| ConstGauge::new(s.cursor.outcome),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_cursor_item",
+            "Last item seq the sink's destination acknowledged.",
+            gauge,
+            |s| ConstGauge::new(s.cursor.item),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_lag_blocks",
+            "Blocks between the function's cursor and the sink's.",
+            gauge,
+            |s| ConstGauge::new(s.lag_blocks),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_lag_records",
+            "Records of the function after the sink's cursor.",
+            gauge,
+            |s| ConstGauge::new(s.lag_records),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_attempts",
+            "Failed attempts of the batch being delivered.",
+            gauge,
+            |s| ConstGauge::new(s.attempts),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_delivered_batches",
+            "Batches acknowledged since the process started.",
+            counter,
+            |s| ConstCounter::new(s.delivered_batches),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_delivered_records",
+            "Records in acknowledged batches since the process started.",
+            counter,
+            |s| ConstCounter::new(s.delivered_records),
+        )?;
+        self.per_sink(
+            encoder,
+            "xxfunc_sink_failed_attempts",
+            "Failed delivery attempts since the process started.",
+            counter,
+            |s| ConstCounter::new(s.failed_attempts),
+        )?;
+        let mut state = encoder.encode_descriptor(
+            "xxfunc_sink_state",
+            "1 for the state each sink is in.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for s in &self.sinks {
+            let labels = [
+                ("sink", s.name.clone()),
+                ("id", s.function.to_string()),
+                ("state", s.state.as_str().to_string()),
+            ];
+            ConstGauge::new(1u64).encode(state.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+
     fn gauge(
         encoder: &mut DescriptorEncoder<'_>,
         name: &str,
@@ -222,6 +326,7 @@ impl Collector for ReportMetrics {
                 ))
             },
         )?;
+        self.sinks(&mut encoder)?;
         let mut state = encoder.encode_descriptor(
             "xxfunc_function_state",
             "1 for the state each function is in.",

@@ -23,6 +23,8 @@ use crate::{error::Result, state_db::StateDb};
 pub(crate) struct LogBounds {
     pub(crate) pruned_to: u64,
     pub(crate) last_seq: u64,
+    /// The last item seq (0: none yet).
+    pub(crate) last_item: u64,
 }
 
 /// Shared between the control thread and the consumers' threads.
@@ -32,6 +34,9 @@ pub(crate) struct OutcomeLog {
     bounds: Mutex<HashMap<FunctionId, LogBounds>>,
     /// Per consumer, per function: the highest seq it acknowledged.
     acks: Mutex<BTreeMap<String, HashMap<FunctionId, u64>>>,
+    /// Consumers of one function only (a sink): pruning of other functions
+    /// does not wait for them.
+    scopes: Mutex<HashMap<String, FunctionId>>,
     wake: Mutex<Wake>,
     woken: Condvar,
 }
@@ -51,6 +56,7 @@ impl OutcomeLog {
             db,
             bounds: Mutex::new(HashMap::new()),
             acks: Mutex::new(BTreeMap::new()),
+            scopes: Mutex::new(HashMap::new()),
             wake: Mutex::new(Wake::default()),
             woken: Condvar::new(),
         }
@@ -88,15 +94,32 @@ impl OutcomeLog {
         Ok(())
     }
 
-    /// What every consumer acknowledged of `id`: the lowest acknowledgement,
-    /// 0 when one has none, `u64::MAX` without consumers.
+    /// Like [`OutcomeLog::add_consumer`], for a consumer of `id`'s log only
+    /// (a sink): pruning of other functions' logs does not wait for it.
+    ///
+    /// # Errors
+    /// A database error.
+    pub(crate) fn add_consumer_of(&self, consumer: &str, id: &FunctionId) -> Result<()> {
+        self.scopes.lock().insert(consumer.to_string(), id.clone());
+        self.add_consumer(consumer)
+    }
+
+    /// What every consumer of `id` acknowledged of it: the lowest
+    /// acknowledgement, 0 when one has none, `u64::MAX` without consumers.
     pub(crate) fn acked_by_all(&self, id: &FunctionId) -> u64 {
+        let scopes = self.scopes.lock();
         self.acks
             .lock()
-            .values()
-            .map(|acks| acks.get(id).copied().unwrap_or(0))
+            .iter()
+            .filter(|(consumer, _)| scopes.get(*consumer).is_none_or(|f| f == id))
+            .map(|(_, acks)| acks.get(id).copied().unwrap_or(0))
             .min()
             .unwrap_or(u64::MAX)
+    }
+
+    /// The bounds of `id`'s log, once it has some.
+    pub(crate) fn bounds_of(&self, id: &FunctionId) -> Option<LogBounds> {
+        self.bounds.lock().get(id).copied()
     }
 
     /// What `consumer` acknowledged of `id` (0: nothing).

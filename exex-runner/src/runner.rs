@@ -24,6 +24,7 @@ use crate::{
     module_cache::{LoadedModule, ModuleCache},
     modules::ModuleSource,
     outcome_log::{LogBounds, OutcomeLog},
+    sinks::PendingSink,
     source::{BlockSource, ChainEvent},
     state_db::{Checkpoint, FunctionRecord, StateDb},
 };
@@ -113,6 +114,8 @@ pub struct Runner {
     /// Blocks reverted recently, by hash, so a function whose cursor was on
     /// one (it was running when the revert came) is reverted from here.
     orphans: window::Orphans,
+    /// Sinks [`serve`](crate::serve) starts.
+    sinks: Vec<PendingSink>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -187,6 +190,7 @@ impl Runner {
             ready: Vec::new(),
             slow: HashMap::new(),
             orphans: window::Orphans::default(),
+            sinks: Vec::new(),
             log: Arc::new(OutcomeLog::new(db.clone())),
             db,
         };
@@ -353,6 +357,7 @@ fn bounds(rec: &FunctionRecord) -> LogBounds {
     LogBounds {
         pruned_to: rec.pruned_to,
         last_seq: rec.last_seq,
+        last_item: rec.last_item,
     }
 }
 

@@ -15,7 +15,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded, select, unbounded};
 use parking_lot::{Mutex, RwLock};
-use xxfunc_api::{FeedEntry, ObservedState, RunnerReport};
+use xxfunc_api::{BlockRef, FeedEntry, FunctionId, ObservedState, RunnerReport};
 
 use crate::{
     error::{Result, RunnerError},
@@ -24,6 +24,7 @@ use crate::{
     registry::Registry,
     reporter::Reporter,
     runner::Runner,
+    sinks::{SinkBoard, SinkEngine, SinkStatus},
     source::{ChainSource, EventSink, SourceMessage},
 };
 
@@ -47,6 +48,10 @@ pub struct ServeOptions {
     pub report_every: Duration,
     /// How long the loop waits for an event before a backfill round.
     pub idle: Duration,
+    /// With [`UntilDone::SourceEnd`]: how long `serve` lets the sinks catch
+    /// up before it returns (a sink that is `failed` does not hold it).
+    /// Otherwise a stop gives sinks as long as the outcome pusher (2 s).
+    pub sink_drain: Duration,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +60,7 @@ impl Default for ServeOptions {
             until: UntilDone::Stopped,
             report_every: Duration::from_secs(1),
             idle: Duration::from_millis(100),
+            sink_drain: Duration::from_secs(30),
         }
     }
 }
@@ -94,6 +100,7 @@ struct Status {
     node: Mutex<NodeErrors>,
     metrics: InvocationMetrics,
     outcomes_pending: Mutex<Option<u64>>,
+    sinks: SinkBoard,
 }
 
 impl Default for Status {
@@ -108,6 +115,7 @@ impl Default for Status {
             node: Mutex::new(NodeErrors::default()),
             metrics: InvocationMetrics::default(),
             outcomes_pending: Mutex::new(None),
+            sinks: SinkBoard::default(),
         }
     }
 }
@@ -151,6 +159,34 @@ impl StatusHandle {
     /// functions, as the pusher last saw them (`None` without a registry).
     pub fn outcomes_pending(&self) -> Option<u64> {
         *self.0.outcomes_pending.lock()
+    }
+
+    /// Every sink's status (state, cursor, attempts, last error, lag), as
+    /// its thread last published it; empty before [`serve`] starts them.
+    pub fn sinks(&self) -> Vec<SinkStatus> {
+        self.0.sinks.statuses()
+    }
+
+    /// Asks sink `name` to try again now: a `failed` sink resumes at the
+    /// batch it failed on (the attempt count starts over), a `retrying` one
+    /// skips the rest of its backoff. Returns whether such a sink runs.
+    pub fn retry_sink(&self, name: &str) -> bool {
+        self.0.sinks.retry(name)
+    }
+
+    pub(crate) fn sink_board(&self) -> &SinkBoard {
+        &self.0.sinks
+    }
+
+    /// The cursor block of `id` in the latest report.
+    pub(crate) fn function_cursor(&self, id: &FunctionId) -> Option<BlockRef> {
+        self.0
+            .report
+            .read()
+            .functions
+            .iter()
+            .find(|f| &f.id == id)
+            .and_then(|f| f.cursor)
     }
 
     pub(crate) fn set(&self, report: RunnerReport) {
@@ -221,6 +257,9 @@ pub fn serve(
         .spawn(move || source.run(resume, sink))
         .expect("spawning the chain source thread");
 
+    // The sinks deliver from threads of their own, from now on.
+    let mut sinks = SinkEngine::start(runner.outcome_log(), runner.take_sinks(), &status);
+
     let (control_tx, control_rx) = unbounded();
     let mut feed_thread: Option<JoinHandle<()>> = None;
     let mut pusher: Option<Pusher> = None;
@@ -284,6 +323,11 @@ pub fn serve(
     if let Some(pusher) = &pusher {
         pusher.finish_by(flush_by);
     }
+    if options.until == UntilDone::SourceEnd && result.is_ok() {
+        sinks.finish_by(Instant::now() + options.sink_drain);
+    } else {
+        sinks.finish_by(flush_by);
+    }
     if let Some(reporter) = reporter {
         // The last report: nothing runs any more once serve returns.
         let mut last = runner.report();
@@ -297,6 +341,7 @@ pub fn serve(
     if let Some(pusher) = pusher {
         pusher.join_by(flush_by);
     }
+    sinks.join();
     status.set(runner.report());
     result?;
     match source_result {

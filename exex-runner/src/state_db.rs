@@ -10,6 +10,7 @@
 //! | `outcomes` | function id, `0x00`, outcome seq (u64 BE) | [`OutcomeEntry`] (JSON; stdout and stderr as base64, bytes exactly as written) |
 //! | `meta` | `checkpoint` | [`Checkpoint`] (JSON) |
 //! | `meta` | `ack`, `0x00`, consumer, `0x00`, function id | the seq the consumer acknowledged (JSON number) |
+//! | `meta` | `sink`, `0x00`, sink name | the sink's cursor (`xxfunc_sinks::SinkCursor`, JSON) |
 //! | `blocks` | block number (u64 BE) | the block's commit envelope (docs/abi.md), for the last `RunnerConfig::reorg_blocks` blocks |
 //!
 //! Everything one group of events changes goes into one [`Batch`], written
@@ -377,6 +378,31 @@ impl StateDb {
             .map_err(|e| self.err(e))
     }
 
+    /// The cursor stored for sink `name`.
+    pub(crate) fn sink_cursor(&self, name: &str) -> Result<Option<xxfunc_sinks::SinkCursor>> {
+        let key = sink_key(name);
+        match self
+            .db
+            .get_cf(self.cf(CF_META), &key)
+            .map_err(|e| self.err(e))?
+        {
+            Some(value) => Ok(Some(decode(&key, &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores sink `name`'s cursor (without `sync`, like acknowledgements: a
+    /// lost one only means a batch is delivered again under the same key).
+    pub(crate) fn put_sink_cursor(
+        &self,
+        name: &str,
+        cursor: &xxfunc_sinks::SinkCursor,
+    ) -> Result<()> {
+        self.db
+            .put_cf(self.cf(CF_META), sink_key(name), encode(cursor))
+            .map_err(|e| self.err(e))
+    }
+
     /// The stored recent blocks, oldest first. An entry that does not decode
     /// ends the list there (blocks are only a reorg aid, never required).
     pub(crate) fn recent_blocks(&self) -> Result<Vec<Arc<ChainBlock>>> {
@@ -490,6 +516,12 @@ fn ack_prefix(consumer: &str) -> Vec<u8> {
     let mut key = b"ack\0".to_vec();
     key.extend_from_slice(consumer.as_bytes());
     key.push(0);
+    key
+}
+
+fn sink_key(name: &str) -> Vec<u8> {
+    let mut key = b"sink\0".to_vec();
+    key.extend_from_slice(name.as_bytes());
     key
 }
 

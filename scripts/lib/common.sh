@@ -83,6 +83,30 @@ need_wasm_target() {
     rustup target add wasm32-wasip1 >/dev/null || die "rustup could not add the wasm32-wasip1 target"
 }
 
+# Real PostgreSQL and NATS JetStream servers for the sink tests (the tests
+# start private ones on loopback, and skip with a message when absent).
+have_postgres() {
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null
+}
+
+have_nats_server() {
+    command -v nats-server >/dev/null
+}
+
+need_sink_servers() {
+    local missing=()
+    have_postgres || missing+=(postgresql)
+    have_nats_server || missing+=(nats-server)
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing ${missing[*]} (the sink tests start private servers)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+            || die "installing ${missing[*]} failed (see above); the sink tests need them"
+    else
+        say "note: ${missing[*]} not installed; the sink tests that need them skip (e.g. 'sudo apt-get install ${missing[*]}')"
+    fi
+}
+
 # A real S3-compatible server for the store, gateway and CLI tests.
 have_s3s_fs() {
     command -v s3s-fs >/dev/null && s3s-fs --version 2>/dev/null | grep -qw "$S3S_FS_VERSION"

@@ -17,6 +17,10 @@ mod registry;
 mod replay;
 mod rpc_follower;
 mod sandbox;
+mod sink_common;
+mod sink_nats;
+mod sink_postgres;
+mod sink_webhook;
 
 /// Batches wait for every function and no invocation counts as slow: for tests that
 /// check each function's exact event sequence. (A function that lags behind, because a

@@ -295,8 +295,27 @@ pub struct OutcomesAck {
 /// A commit the filter has not decided yet.
 #[derive(Debug)]
 struct Pending {
+    /// Its outcome's seq.
+    seq: u64,
+    module: ModuleHash,
     block: BlockRef,
     items: Vec<OutputItem>,
+}
+
+/// An outcome the filter released, with its items (possibly none): what a sink delivers
+/// as one batch ([`ConfirmationFilter::pop_released`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Released {
+    /// The outcome's seq.
+    pub outcome: u64,
+    /// Commit (its items are inserts) or revert (retracts).
+    pub kind: EventKind,
+    /// The event's block.
+    pub block: BlockRef,
+    /// The module that ran.
+    pub module: ModuleHash,
+    /// Its items, in seq order.
+    pub items: Vec<OutputItem>,
 }
 
 /// Releases a function's items once their block is `depth` blocks deep on its chain.
@@ -324,7 +343,10 @@ pub struct ConfirmationFilter {
     pending: VecDeque<Pending>,
     /// Hashes of recently released commits, newest last (bounded).
     released: VecDeque<B256>,
-    ready: VecDeque<OutputItem>,
+    /// Released outcomes not popped yet.
+    ready: VecDeque<Released>,
+    /// Items of the outcome [`pop`](Self::pop) is taking from.
+    ready_items: VecDeque<OutputItem>,
 }
 
 /// Released commits remembered to decide later reverts (deeper reorgs are not followed).
@@ -338,6 +360,7 @@ impl ConfirmationFilter {
             pending: VecDeque::new(),
             released: VecDeque::new(),
             ready: VecDeque::new(),
+            ready_items: VecDeque::new(),
         }
     }
 
@@ -349,13 +372,22 @@ impl ConfirmationFilter {
     /// Feeds the next outcome (in seq order) with its items.
     pub fn push(&mut self, outcome: &OutcomeEntry, items: impl IntoIterator<Item = OutputItem>) {
         let items: Vec<OutputItem> = items.into_iter().collect();
+        let release = |items| Released {
+            outcome: outcome.seq,
+            kind: outcome.kind,
+            block: outcome.block,
+            module: outcome.hash,
+            items,
+        };
         if self.depth == 0 {
-            self.ready.extend(items);
+            self.ready.push_back(release(items));
             return;
         }
         match outcome.kind {
             EventKind::Commit => {
                 self.pending.push_back(Pending {
+                    seq: outcome.seq,
+                    module: outcome.hash,
                     block: outcome.block,
                     items,
                 });
@@ -366,7 +398,13 @@ impl ConfirmationFilter {
                     .is_some_and(|p| p.block.number.saturating_add(self.depth) <= tip)
                 {
                     let p = self.pending.pop_front().expect("front exists");
-                    self.ready.extend(p.items);
+                    self.ready.push_back(Released {
+                        outcome: p.seq,
+                        kind: EventKind::Commit,
+                        block: p.block,
+                        module: p.module,
+                        items: p.items,
+                    });
                     self.released.push_back(p.block.hash);
                     if self.released.len() > REMEMBERED_RELEASED {
                         self.released.pop_front();
@@ -380,12 +418,12 @@ impl ConfirmationFilter {
                     self.pending.remove(i);
                 } else if let Some(i) = self.released.iter().rposition(|h| *h == hash) {
                     self.released.remove(i);
-                    self.ready.extend(items);
+                    self.ready.push_back(release(items));
                 }
                 // Otherwise the commit it undoes is older than the filter's memory: its
                 // inserts were released (it was deep), so are its retracts.
                 else {
-                    self.ready.extend(items);
+                    self.ready.push_back(release(items));
                 }
             }
         }
@@ -393,7 +431,26 @@ impl ConfirmationFilter {
 
     /// The next released item, in seq order.
     pub fn pop(&mut self) -> Option<OutputItem> {
+        loop {
+            if let Some(item) = self.ready_items.pop_front() {
+                return Some(item);
+            }
+            self.ready_items.extend(self.ready.pop_front()?.items);
+        }
+    }
+
+    /// The next released outcome with all its items (also one without items: a sink
+    /// deletes a reverted block's rows whatever the function emitted), in seq order. Do
+    /// not mix with [`pop`](Self::pop) on one outcome: what `pop` took is not returned.
+    pub fn pop_released(&mut self) -> Option<Released> {
         self.ready.pop_front()
+    }
+
+    /// The seq of the oldest commit held back (not yet decided, with or without items).
+    /// Every outcome fed before it is decided, so a consumer that restarts the filter at
+    /// this outcome (dropping what it already consumed) sees the same releases.
+    pub fn first_pending_outcome(&self) -> Option<u64> {
+        self.pending.front().map(|p| p.seq)
     }
 
     /// Items held back (not yet decided).
@@ -612,6 +669,52 @@ mod tests {
                 }
                 assert_eq!(got, oracle(&log, depth), "seed {seed} depth {depth}");
                 assert!(got.windows(2).all(|w| w[0] < w[1]), "in seq order");
+            }
+        }
+    }
+
+    /// What a sink relies on: after consuming some of the outcomes released while feeding
+    /// outcome `k`, a filter restarted at the next unconsumed one (or at
+    /// `first_pending_outcome`, or after `k`, whichever is lowest) releases exactly the
+    /// rest, in order.
+    #[test]
+    fn filter_restarted_where_a_sink_resumes_releases_the_rest() {
+        for seed in 1..60u64 {
+            let log = walk(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1, 80);
+            for depth in [0, 1, 3, 5] {
+                let mut whole = ConfirmationFilter::new(depth);
+                let mut all: Vec<(u64, Vec<u64>)> = Vec::new();
+                let mut restarts = Vec::new();
+                for o in &log {
+                    whole.push(o, o.items("r"));
+                    let before = all.len();
+                    while let Some(r) = whole.pop_released() {
+                        all.push((r.outcome, r.items.iter().map(|i| i.seq).collect()));
+                    }
+                    let end = whole
+                        .first_pending_outcome()
+                        .unwrap_or(o.seq + 1)
+                        .min(o.seq + 1);
+                    for (j, released) in all.iter().enumerate().skip(before) {
+                        restarts.push((j, released.0.min(end)));
+                    }
+                    restarts.push((all.len(), end));
+                }
+                for (consumed, from) in restarts {
+                    let mut again = ConfirmationFilter::new(depth);
+                    let mut got = Vec::new();
+                    for o in log.iter().filter(|o| o.seq >= from) {
+                        again.push(o, o.items("r"));
+                        while let Some(r) = again.pop_released() {
+                            got.push((r.outcome, r.items.iter().map(|i| i.seq).collect()));
+                        }
+                    }
+                    assert_eq!(
+                        got,
+                        all[consumed..],
+                        "seed {seed} depth {depth} from {from}"
+                    );
+                }
             }
         }
     }
