@@ -14,10 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use alloy_primitives::Bytes;
-use xxfunc_abi::ChainBlock;
 use xxfunc_api::{FunctionId, StartFrom};
 use xxfunc_runner::{ChainEvent, test_utils::Harness};
+
+#[path = "support/chain.rs"]
+mod chain;
+use chain::blocks;
 
 const BLOCKS: u64 = 120;
 const INTERVAL: Duration = Duration::from_millis(25);
@@ -30,27 +32,6 @@ const HOSTILE: &[(&str, usize)] = &[
     ("misbehave-panic", 2),
     ("misbehave-trap", 2),
 ];
-
-fn blocks(len: u64) -> Vec<ChainBlock> {
-    let mut parent_hash = alloy_primitives::B256::ZERO;
-    (1..=len)
-        .map(|number| {
-            let header = alloy_consensus::Header {
-                number,
-                parent_hash,
-                timestamp: 1_700_000_000 + number * 12,
-                extra_data: Bytes::new(),
-                ..Default::default()
-            };
-            let block = ChainBlock::from_consensus::<
-                alloy_consensus::TxEnvelope,
-                alloy_consensus::ReceiptEnvelope,
-            >(31337, &header, [], []);
-            parent_hash = block.hash;
-            block
-        })
-        .collect()
-}
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();

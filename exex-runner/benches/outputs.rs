@@ -17,9 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::Bytes;
 use serde_json::value::RawValue;
-use xxfunc_abi::ChainBlock;
 use xxfunc_api::{
     FunctionId, FunctionName, StartFrom,
     client::Client,
@@ -27,6 +25,10 @@ use xxfunc_api::{
 };
 use xxfunc_gateway::{GatewayConfig, serve as serve_gateway};
 use xxfunc_runner::{ChainEvent, test_utils::Harness};
+
+#[path = "support/chain.rs"]
+mod chain;
+use chain::blocks;
 
 const BLOCKS: u64 = 400;
 const RECORDS_PER_BLOCK: usize = 100;
@@ -69,27 +71,6 @@ fn records_module() -> Vec<u8> {
         len = out.len()
     );
     wat::parse_str(wat).expect("the benchmark's WAT parses")
-}
-
-fn blocks(len: u64) -> Vec<ChainBlock> {
-    let mut parent_hash = alloy_primitives::B256::ZERO;
-    (1..=len)
-        .map(|number| {
-            let header = alloy_consensus::Header {
-                number,
-                parent_hash,
-                timestamp: 1_700_000_000 + number * 12,
-                extra_data: Bytes::new(),
-                ..Default::default()
-            };
-            let block = ChainBlock::from_consensus::<
-                alloy_consensus::TxEnvelope,
-                alloy_consensus::ReceiptEnvelope,
-            >(31337, &header, [], []);
-            parent_hash = block.hash;
-            block
-        })
-        .collect()
 }
 
 /// Every outcome of `id` in the runner's log, read in pages.
