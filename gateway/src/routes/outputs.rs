@@ -52,7 +52,7 @@ pub(crate) const SSE_BUFFER: usize = 64;
 pub(crate) const SSE_BUFFER_BYTES: usize = 4 << 20;
 
 /// Items per page the event stream reads.
-const SSE_PAGE: usize = 256;
+const SSE_PAGE: usize = 1000;
 
 /// A comment is sent after this long without events, so proxies keep the connection.
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
