@@ -19,7 +19,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use xxfunc_abi::{ChainBlock, EventKind};
 use xxfunc_api::FunctionId;
 use xxfunc_store::ModuleHash;
@@ -113,38 +113,38 @@ impl Running {
         let jobs: Arc<Vec<Arc<Job>>> = Arc::new(jobs.into_iter().map(Arc::new).collect());
         let next = Arc::new(AtomicUsize::new(0));
         let ids = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        // Each thread takes the next job until none is left.
+        let work =
+            move |engine: &WasmEngine, jobs: &[Arc<Job>], next: &AtomicUsize, tx: &Sender<Done>| {
+                while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let outcomes = run(engine, job, cutoffs);
+                    let done = Done {
+                        job: job.clone(),
+                        outcomes,
+                    };
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            };
         for _ in 0..threads {
-            let (engine, jobs, next, tx, ids) = (
+            let mine = (
                 engine.clone(),
                 jobs.clone(),
                 next.clone(),
                 tx.clone(),
                 ids.clone(),
             );
-            let thread = (engine.clone(), jobs.clone(), next.clone(), tx.clone());
             let spawned = std::thread::Builder::new()
                 .name("xxfunc-invoke".into())
                 .spawn(move || {
-                    let (engine, jobs, next, tx) = thread;
+                    let (engine, jobs, next, tx, ids) = mine;
                     let tid = thread_id();
                     if lane == Lane::Slow {
                         lower_priority(tid);
                     }
                     ids.lock().push(tid);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break };
-                        let outcomes = run(&engine, job, cutoffs);
-                        if tx
-                            .send(Done {
-                                job: job.clone(),
-                                outcomes,
-                            })
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
+                    work(&engine, &jobs, &next, &tx);
                     // Off the list before the thread ends (and its id can be
                     // reused): `detach` only touches live threads.
                     ids.lock().retain(|t| *t != tid);
@@ -152,15 +152,7 @@ impl Running {
             if let Err(e) = spawned {
                 // Without a thread the jobs still run, here, so none is lost.
                 tracing::warn!("starting an invocation thread failed: {e}; running inline");
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let outcomes = run(&engine, job, cutoffs);
-                    let _ = tx.send(Done {
-                        job: job.clone(),
-                        outcomes,
-                    });
-                }
+                work(engine, &jobs, &next, &tx);
             }
         }
         Self {
@@ -195,6 +187,23 @@ impl Running {
         self.left.is_empty()
     }
 
+    /// Takes every job's result, waiting for all of them.
+    pub(crate) fn take_all(&mut self, out: &mut Vec<Done>) {
+        while !self.left.is_empty() {
+            match self.rx.recv() {
+                Ok(done) => self.taken(done, out),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn taken(&mut self, done: Done, out: &mut Vec<Done>) {
+        if let Some(i) = self.left.iter().position(|id| *id == done.job.id) {
+            self.left.swap_remove(i);
+        }
+        out.push(done);
+    }
+
     /// Takes finished jobs, waiting for more until `deadline` (`None`: only
     /// what is ready now).
     pub(crate) fn take(&mut self, deadline: Option<Instant>, out: &mut Vec<Done>) {
@@ -212,10 +221,7 @@ impl Running {
                     Err(_) => return,
                 },
             };
-            if let Some(i) = self.left.iter().position(|id| *id == done.job.id) {
-                self.left.swap_remove(i);
-            }
-            out.push(done);
+            self.taken(done, out);
         }
     }
 }

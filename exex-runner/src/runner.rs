@@ -324,9 +324,8 @@ impl Runner {
     /// # Errors
     /// As [`Runner::process`].
     pub fn finish_running(&mut self) -> Result<BatchSummary> {
-        let forever = std::time::Instant::now() + std::time::Duration::from_secs(24 * 3600);
         for running in &mut self.running {
-            running.take(Some(forever), &mut self.ready);
+            running.take_all(&mut self.ready);
         }
         self.running.clear();
         self.execute(Planner::new(self), None)

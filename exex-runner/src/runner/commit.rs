@@ -12,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use xxfunc_abi::EventKind;
@@ -102,12 +102,14 @@ impl Runner {
                 .iter()
                 .filter(|r| r.lane() == Lane::Normal)
                 .count();
-            let wait = if left_running >= workers.max(1) {
-                Duration::from_secs(24 * 3600)
+            if left_running >= workers.max(1) {
+                now.take_all(&mut finished);
             } else {
-                self.config.detach_after
-            };
-            now.take(Some(Instant::now() + wait), &mut finished);
+                now.take(
+                    Some(Instant::now() + self.config.detach_after),
+                    &mut finished,
+                );
+            }
             if !now.is_empty() {
                 tracing::debug!(busy = ?now.busy(), "committing without functions still running");
                 now.detach();

@@ -144,6 +144,22 @@ impl Served {
         }
     }
 
+    /// Waits until the function has run on every event of `replay`'s fixtures (its
+    /// outcome log is complete).
+    pub fn wait_every_event(&self, replay: &Replay) {
+        let events = xxfunc_runner::FixtureSource::open(&replay.events)
+            .unwrap()
+            .events()
+            .len() as u64;
+        crate::pusher::wait_until("every event run", || {
+            self.status
+                .get()
+                .functions
+                .iter()
+                .any(|f| f.counters.invocations == events)
+        });
+    }
+
     pub fn finish(self) -> Runner {
         self.stop.stop();
         self.thread.join().unwrap()

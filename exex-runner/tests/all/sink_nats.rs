@@ -162,18 +162,7 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
         s.state == SinkState::Retrying && s.attempts >= 2
     });
     nats.up();
-    let events = xxfunc_runner::FixtureSource::open(&replay.events)
-        .unwrap()
-        .events()
-        .len() as u64;
-    crate::pusher::wait_until("every event run", || {
-        served
-            .status
-            .get()
-            .functions
-            .iter()
-            .any(|f| f.counters.invocations == events)
-    });
+    served.wait_every_event(&replay);
     let done = served.wait_sink("bus", "caught up", |s| {
         s.state == SinkState::Idle && s.lag_records == 0 && s.cursor.item > 0
     });

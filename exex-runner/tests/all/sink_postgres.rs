@@ -499,18 +499,7 @@ fn postgres_cursor_ahead_of_a_reset_runner_stops_the_sink_until_cleared() {
     )
     .unwrap();
     assert!(second.status.retry_sink("pg"));
-    let events = xxfunc_runner::FixtureSource::open(&replay.events)
-        .unwrap()
-        .events()
-        .len() as u64;
-    crate::pusher::wait_until("every event run", || {
-        second
-            .status
-            .get()
-            .functions
-            .iter()
-            .any(|f| f.counters.invocations == events)
-    });
+    second.wait_every_event(&replay);
     second.wait_sink("pg", "caught up after the retry", |s| {
         s.state == SinkState::Idle && s.lag_records == 0 && s.cursor.item > 0
     });

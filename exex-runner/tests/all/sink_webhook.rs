@@ -332,18 +332,7 @@ fn webhook_410_fails_the_sink_until_a_retry_delivers_the_rest() {
     assert_eq!(served.sink("hook").unwrap().state, SinkState::Failed);
 
     // Every event was run (the function's log is complete).
-    let events = xxfunc_runner::FixtureSource::open(&replay.events)
-        .unwrap()
-        .events()
-        .len() as u64;
-    crate::pusher::wait_until("every event run", || {
-        served
-            .status
-            .get()
-            .functions
-            .iter()
-            .any(|f| f.counters.invocations == events)
-    });
+    served.wait_every_event(&replay);
     receiver.gone.store(false, Ordering::SeqCst);
     assert!(served.status.retry_sink("hook"));
     assert!(!served.status.retry_sink("no-such-sink"));
