@@ -40,10 +40,10 @@
 //!   its registry write, nor one uploaded within the grace period (default ten minutes).
 //! - Feed and outputs long polls, and outputs event streams, wait on a notification, not
 //!   on a thread.
-//! - An outputs event stream (`Accept: text/event-stream`, actix-web-lab's `sse`) reads
-//!   one runner's log, resumes exactly after `Last-Event-ID`, and holds a bounded buffer
-//!   per connection: a client that does not read for `sse_send_timeout` with its buffer
-//!   full is disconnected.
+//! - An outputs event stream (`Accept: text/event-stream`, events encoded by `russe`)
+//!   reads one runner's log, resumes exactly after `Last-Event-ID`, and holds a bounded
+//!   buffer per connection: a client that does not read for `sse_send_timeout` with its
+//!   buffer full is disconnected.
 //!
 //! # Example
 //!

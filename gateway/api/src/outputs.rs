@@ -199,9 +199,9 @@ impl OutputItem {
         runner: &str,
         line: &[u8],
     ) -> Self {
+        // `from_string` validates the whole text as one JSON value (one parse).
         let json = std::str::from_utf8(line)
             .ok()
-            .filter(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
             .and_then(|text| RawValue::from_string(text.trim().to_string()).ok());
         let (record, record_b64, binary) = match json {
             Some(raw) => (Some(raw), None, false),

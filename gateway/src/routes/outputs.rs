@@ -7,7 +7,9 @@
 //! The event stream sticks to one runner's log (the first page's), so a consumer never
 //! sees two runners' logs interleaved. Each item is one event: `id:` its seq, `event:`
 //! `insert` or `retract`, `data:` the item's JSON; `Last-Event-ID` resumes exactly after
-//! that seq. A producer task per connection feeds a bounded channel (64 events and 4 MiB
+//! that seq. Events are encoded with `russe` (the SSE codec of actix-web-lab's responder)
+//! many to a body chunk of about 64 KiB, so a page costs a few writes and reads, not one
+//! per event. A producer task per connection feeds a bounded channel (64 chunks and 4 MiB
 //! of event data); a client that does not read for the send timeout while the channel is
 //! full is disconnected: its buffered events are dropped at once, its socket is shut down
 //! (the server stops polling a body whose socket is full, so ending the body alone would
@@ -25,15 +27,24 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{HttpRequest, HttpResponse, Responder, dev::Extensions, http::header, web};
-use actix_web_lab::sse;
+use actix_web::{
+    HttpRequest, HttpResponse,
+    dev::Extensions,
+    http::header::{self, CacheControl, CacheDirective, ContentEncoding},
+    web,
+};
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use parking_lot::Mutex;
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
+    time::{Interval, MissedTickBehavior},
+};
+use tokio_util::codec::Encoder as _;
 use xxfunc_api::{
     FunctionId,
-    outputs::{ItemKind, OutputsPage, OutputsQuery},
+    outputs::{ItemKind, OutputItem, OutputsPage, OutputsQuery},
 };
 
 use crate::{
@@ -44,8 +55,12 @@ use crate::{
     state::{AppState, parse_query, path_param},
 };
 
-/// Events buffered per connection before the producer waits for the client.
+/// Body chunks buffered per connection before the producer waits for the client.
 pub(crate) const SSE_BUFFER: usize = 64;
+
+/// Encoded events per body chunk: a chunk is sent once it holds this many bytes (and at
+/// the end of every page).
+const SSE_CHUNK_BYTES: usize = 64 << 10;
 
 /// Bytes of event data buffered per connection before the producer waits for the
 /// client (an event larger than this is buffered alone).
@@ -177,11 +192,16 @@ async fn stream(
             _client: client,
         },
     ));
-    let events = Events { rx };
-    Ok(sse::Sse::from_stream(events)
-        .with_keep_alive(SSE_KEEP_ALIVE)
-        .respond_to(&req)
-        .map_into_boxed_body())
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + SSE_KEEP_ALIVE, SSE_KEEP_ALIVE);
+    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // As actix-web-lab's SSE responder answers: never compressed (a compressing proxy
+    // or middleware would hold events back), never cached.
+    Ok(HttpResponse::Ok()
+        .content_type(russe::MEDIA_TYPE_STR)
+        .insert_header(ContentEncoding::Identity)
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .streaming(Events { rx, keep_alive }))
 }
 
 /// Feeds one connection: pages of items as events, then waits for arrivals.
@@ -196,8 +216,14 @@ async fn produce(
     rx: Weak<Mutex<Option<mpsc::Receiver<Buffered>>>>,
     cut: Cut,
 ) {
-    let timeout = state.sse_send_timeout;
-    let bytes = Arc::new(Semaphore::new(SSE_BUFFER_BYTES));
+    let mut sender = Sender {
+        tx,
+        rx,
+        cut,
+        budget: Arc::new(Semaphore::new(SSE_BUFFER_BYTES)),
+        timeout: state.sse_send_timeout,
+        chunk: BytesMut::with_capacity(SSE_CHUNK_BYTES + 1024),
+    };
     let mut page = first;
     loop {
         // The stream sticks to the first runner that has a log.
@@ -205,50 +231,24 @@ async fn produce(
             query.runner = Some(page.runner.clone());
         }
         let progressed = page.next > query.after;
-        for item in page.items {
-            let data = match serde_json::to_string(&item) {
-                Ok(data) => data,
-                Err(e) => {
-                    tracing::warn!(error = %e, "an output item does not serialise");
-                    return;
-                }
-            };
-            let kind = match item.kind {
-                ItemKind::Insert => "insert",
-                ItemKind::Retract => "retract",
-            };
-            let size = u32::try_from(data.len().clamp(1, SSE_BUFFER_BYTES)).unwrap_or(u32::MAX);
-            let event = sse::Data::new(data).id(item.seq.to_string()).event(kind);
-            // Room in the connection's byte budget, then in its channel: a client that
-            // leaves either full for the send timeout does not read.
-            let read = match tokio::time::timeout(timeout, bytes.clone().acquire_many_owned(size))
-                .await
-            {
-                Ok(Ok(permit)) => match tx.send_timeout((event.into(), permit), timeout).await {
-                    Ok(()) => true,
-                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => false,
-                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
-                },
-                Ok(Err(_closed)) => return,
-                Err(_elapsed) => false,
-            };
-            if !read {
-                // Drop what it has buffered now, end its response with an error and
-                // shut its socket down.
-                if let Some(rx) = rx.upgrade() {
-                    rx.lock().take();
-                }
-                cut.disconnect();
-                state.metrics.sse_slow_clients.inc();
+        for item in &page.items {
+            if let Err(e) = sender.encode(item) {
+                tracing::warn!(error = %e, "an output item does not encode as an event");
                 return;
             }
+            if sender.chunk.len() >= SSE_CHUNK_BYTES && !sender.flush(&state).await {
+                return;
+            }
+        }
+        if !sender.flush(&state).await {
+            return;
         }
         query.after = page.next;
         if !progressed {
             // Nothing new: wait for an arrival, or for the client to go.
             tokio::select! {
                 changed = arrivals.changed() => if changed.is_err() { return },
-                () = tx.closed() => return,
+                () = sender.tx.closed() => return,
             }
             arrivals.borrow_and_update();
         }
@@ -262,14 +262,93 @@ async fn produce(
     }
 }
 
+/// A producer's end of its connection: events encoded into the next chunk, and the
+/// channel and byte budget chunks go through.
+struct Sender {
+    tx: mpsc::Sender<Buffered>,
+    rx: Weak<Mutex<Option<mpsc::Receiver<Buffered>>>>,
+    cut: Cut,
+    budget: Arc<Semaphore>,
+    timeout: Duration,
+    chunk: BytesMut,
+}
+
+impl Sender {
+    /// Appends `item`'s event to the chunk.
+    fn encode(&mut self, item: &OutputItem) -> Result<(), EncodeError> {
+        encode_event(item, &mut self.chunk)
+    }
+
+    /// Sends the chunk, if it holds anything. False when the producer must end: the
+    /// client went, or it did not read and was disconnected.
+    async fn flush(&mut self, state: &AppState) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let chunk = self.chunk.split().freeze();
+        let size = u32::try_from(chunk.len().clamp(1, SSE_BUFFER_BYTES)).unwrap_or(u32::MAX);
+        // Room in the connection's byte budget, then in its channel: a client that
+        // leaves either full for the send timeout does not read.
+        let timeout = self.timeout;
+        let read = match tokio::time::timeout(timeout, self.budget.clone().acquire_many_owned(size))
+            .await
+        {
+            Ok(Ok(permit)) => match self.tx.send_timeout((chunk, permit), timeout).await {
+                Ok(()) => true,
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => false,
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => return false,
+            },
+            Ok(Err(_closed)) => return false,
+            Err(_elapsed) => false,
+        };
+        if !read {
+            // Drop what it has buffered now, end its response with an error and
+            // shut its socket down.
+            if let Some(rx) = self.rx.upgrade() {
+                rx.lock().take();
+            }
+            self.cut.disconnect();
+            state.metrics.sse_slow_clients.inc();
+        }
+        read
+    }
+}
+
+/// Appends `item` as an event to `dst`: `id:` its seq, `event:` its kind, `data:` its
+/// JSON.
+fn encode_event(item: &OutputItem, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let data = serde_json::to_string(item)?;
+    let kind = match item.kind {
+        ItemKind::Insert => "insert",
+        ItemKind::Retract => "retract",
+    };
+    let message = russe::Message {
+        data: data.into(),
+        event: Some(kind.into()),
+        id: Some(item.seq.to_string().into()),
+        retry: None,
+    };
+    russe::Encoder::default().encode(russe::Event::Message(message), dst)?;
+    Ok(())
+}
+
+/// Why an item could not be encoded as an event.
+#[derive(Debug, thiserror::Error)]
+enum EncodeError {
+    #[error("the item does not serialise: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the event does not encode: {0}")]
+    Sse(#[from] russe::Error),
+}
+
 /// The receiving end of a connection's events. The response body owns it; its producer
 /// holds it weakly (so a client that goes drops it, and the producer sees the channel
 /// closed) and takes it away from a client that does not read.
 type Shared = Arc<Mutex<Option<mpsc::Receiver<Buffered>>>>;
 
-/// An event in a connection's buffer, holding its share of the byte budget until the
-/// response body takes it.
-type Buffered = (sse::Event, OwnedSemaphorePermit);
+/// A chunk of encoded events in a connection's buffer, holding its share of the byte
+/// budget until the response body takes it.
+type Buffered = (Bytes, OwnedSemaphorePermit);
 
 /// A handle on a connection's socket (a duplicate of its descriptor, closed with the
 /// connection's data), taken when the connection opens.
@@ -308,11 +387,12 @@ impl Cut {
     }
 }
 
-/// A connection's response body: its events, until the producer ends (the response
-/// ends) or gives up on the client (the response ends with an error, which drops the
-/// connection).
+/// A connection's response body: its chunks of events, until the producer ends (the
+/// response ends) or gives up on the client (the response ends with an error, which
+/// drops the connection); a keep-alive comment after a quiet period.
 struct Events {
     rx: Shared,
+    keep_alive: Interval,
 }
 
 /// Why an event stream was cut.
@@ -320,15 +400,80 @@ struct Events {
 #[error("the client did not read its event stream; disconnected")]
 struct SlowClient;
 
+/// The comment sent when a stream has been quiet for [`SSE_KEEP_ALIVE`].
+const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
 impl Stream for Events {
-    type Item = Result<sse::Event, SlowClient>;
+    type Item = Result<Bytes, SlowClient>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match self.rx.lock().as_mut() {
-            Some(rx) => rx
-                .poll_recv(cx)
-                .map(|buffered| buffered.map(|(event, _permit)| Ok(event))),
-            None => Poll::Ready(Some(Err(SlowClient))),
+        let this = self.get_mut();
+        match this.rx.lock().as_mut() {
+            Some(rx) => match rx.poll_recv(cx) {
+                Poll::Ready(Some((chunk, _permit))) => {
+                    this.keep_alive.reset();
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {}
+            },
+            None => return Poll::Ready(Some(Err(SlowClient))),
         }
+        match this.keep_alive.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(KEEP_ALIVE_COMMENT)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::codec::Decoder as _;
+    use xxfunc_api::{BlockRef, ModuleHash};
+
+    use super::*;
+
+    #[test]
+    fn keep_alive_is_the_codecs_comment() {
+        let encoded = russe::Event::Comment("keep-alive".into())
+            .into_bytestring()
+            .unwrap();
+        assert_eq!(encoded.as_bytes(), KEEP_ALIVE_COMMENT);
+    }
+
+    #[test]
+    fn a_chunk_of_events_decodes_to_its_items() {
+        let block = BlockRef {
+            number: 7,
+            hash: [7u8; 32].into(),
+        };
+        let hash = ModuleHash::of(b"m");
+        let items = [
+            OutputItem::new(1, ItemKind::Insert, block, hash, "r", br#"{"a":1}"#),
+            OutputItem::new(2, ItemKind::Insert, block, hash, "r", b"not json\n"),
+            OutputItem::new(3, ItemKind::Retract, block, hash, "r", br#"[1, 2]"#),
+        ];
+        let mut chunk = BytesMut::new();
+        for item in &items {
+            encode_event(item, &mut chunk).unwrap();
+        }
+        let mut decoder = russe::Decoder::default();
+        let mut got = Vec::new();
+        while let Some(event) = decoder.decode(&mut chunk).unwrap() {
+            let russe::Event::Message(message) = event else {
+                panic!("only messages: {event:?}");
+            };
+            let item: OutputItem = serde_json::from_str(&message.data).unwrap();
+            assert_eq!(message.id.as_deref(), Some(item.seq.to_string().as_str()));
+            let kind = if item.kind == ItemKind::Insert {
+                "insert"
+            } else {
+                "retract"
+            };
+            assert_eq!(message.event.as_deref(), Some(kind));
+            got.push(item);
+        }
+        assert!(chunk.is_empty(), "every byte belongs to an event");
+        assert_eq!(got, items);
     }
 }
