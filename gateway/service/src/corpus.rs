@@ -82,6 +82,21 @@ pub fn healthy() -> Vec<Case> {
             ),
         ),
         wat(
+            "state-host-calls",
+            Accept,
+            &format!(
+                r#"(import "xxfunc" "state_account" (func $account (param i32 i32) (result i32)))
+                   (import "xxfunc" "state_storage" (func $storage (param i32 i32 i32) (result i32)))
+                   (import "xxfunc" "state_code" (func $code (param i32 i32 i32 i32) (result i32)))
+                   (import "xxfunc" "state_call" (func $call (param i32 i32 i32 i32 i32) (result i32)))
+                   {MEMORY}
+                   (func (export "_start")
+                     ;; BAD_ARGUMENT (-3) for a pointer outside memory, with or without state
+                     (if (i32.ne (call $account (i32.const -1) (i32.const 0)) (i32.const -3))
+                       (then unreachable)))"#
+            ),
+        ),
+        wat(
             "unimplemented-wasi-sockets",
             Accept,
             &format!(
@@ -203,6 +218,16 @@ pub fn rejected() -> Vec<Case> {
             bytes: illegal_opcode(),
             expect: Reject("illegal opcode"),
         },
+        wat(
+            "unknown-host-call",
+            Reject("xxfunc.state_logs"),
+            r#"(import "xxfunc" "state_logs" (func (param i32) (result i32))) (func (export "_start"))"#,
+        ),
+        wat(
+            "host-call-signature",
+            Reject("xxfunc.state_storage"),
+            r#"(import "xxfunc" "state_storage" (func (param i64 i32 i32) (result i32))) (func (export "_start"))"#,
+        ),
         wat(
             "type-mismatch",
             Reject("type mismatch"),

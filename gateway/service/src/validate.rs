@@ -10,8 +10,8 @@
 //! A module that needs a proposal the engine does not run is rejected naming it.
 
 use wasmparser::{
-    Encoding, ExternalKind, FuncValidatorAllocations, Parser, Payload, TypeRef, ValidPayload,
-    Validator, WasmFeatures,
+    Encoding, ExternalKind, FuncType, FuncValidatorAllocations, Parser, Payload, TypeRef, ValType,
+    ValidPayload, Validator, WasmFeatures,
 };
 use xxfunc_primitives::admission::{
     self, MAX_TABLE_ELEMENTS, MAX_TABLES, PROPOSALS, proposal_flags,
@@ -98,6 +98,30 @@ pub enum ValidationError {
         module: String,
         /// Import name.
         name: String,
+    },
+    /// An `xxfunc` import that is not one of the runner's host calls.
+    #[error(
+        "the module imports `xxfunc.{name}`, which the runner does not provide; the xxfunc \
+         host calls are {known} (docs/abi.md section 8)"
+    )]
+    UnknownHostCall {
+        /// Import name.
+        name: String,
+        /// The host calls there are, comma-separated.
+        known: String,
+    },
+    /// An `xxfunc` import with another signature than the runner's host call.
+    #[error(
+        "the module imports `xxfunc.{name}` as `{found}`, but the runner's host call is \
+         `{expected}` (docs/abi.md section 8)"
+    )]
+    HostCallSignature {
+        /// Import name.
+        name: String,
+        /// The signature the module declares.
+        found: String,
+        /// The signature the runner provides.
+        expected: String,
     },
     /// An import of something other than a function.
     #[error(
@@ -188,6 +212,35 @@ fn needed_proposal(
         .map(|p| (p.name, p.what))
 }
 
+/// An `xxfunc` import must be one of [`admission::HOST_CALLS`] with its signature:
+/// `n` `i32` parameters and one `i32` result.
+fn check_host_call(name: &str, ty: TypeRef, types: &[FuncType]) -> Result<(), ValidationError> {
+    let Some(&(_, params)) = admission::HOST_CALLS.iter().find(|(n, _)| *n == name) else {
+        return Err(ValidationError::UnknownHostCall {
+            name: name.to_string(),
+            known: admission::HOST_CALLS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let (TypeRef::Func(index) | TypeRef::FuncExact(index)) = ty else {
+        // Not a function: reported as such by the caller's kind check.
+        return Ok(());
+    };
+    let expected = FuncType::new(vec![ValType::I32; params], [ValType::I32]);
+    let found = types.get(index as usize);
+    if found != Some(&expected) {
+        return Err(ValidationError::HostCallSignature {
+            name: name.to_string(),
+            found: found.map_or_else(|| format!("type {index}"), ToString::to_string),
+            expected: expected.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn check(bytes: &[u8], features: WasmFeatures) -> Result<ModuleInfo, ValidationError> {
     let mut validator = Validator::new_with_features(features);
     let mut info = ModuleInfo {
@@ -196,6 +249,7 @@ fn check(bytes: &[u8], features: WasmFeatures) -> Result<ModuleInfo, ValidationE
     };
     let mut start = None;
     let mut tables = 0u32;
+    let mut types: Vec<FuncType> = Vec::new();
     let mut allocs = FuncValidatorAllocations::default();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(invalid)?;
@@ -207,6 +261,11 @@ fn check(bytes: &[u8], features: WasmFeatures) -> Result<ModuleInfo, ValidationE
             return Err(ValidationError::Component);
         }
         match &payload {
+            Payload::TypeSection(reader) => {
+                for ty in reader.clone().into_iter_err_on_gc_types() {
+                    types.push(ty.map_err(invalid)?);
+                }
+            }
             Payload::ImportSection(reader) => {
                 for import in reader.clone().into_imports() {
                     let import = import.map_err(invalid)?;
@@ -229,6 +288,9 @@ fn check(bytes: &[u8], features: WasmFeatures) -> Result<ModuleInfo, ValidationE
                             name: import.name.to_string(),
                             kind,
                         });
+                    }
+                    if import.module == admission::HOST_MODULE {
+                        check_host_call(import.name, import.ty, &types)?;
                     }
                     info.imports
                         .push((import.module.to_string(), import.name.to_string()));
@@ -363,6 +425,51 @@ mod tests {
             matches!(err, ValidationError::InvalidFunction { index: 2, .. }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn host_calls_are_checked_by_name_and_signature() {
+        let every = wat(r#"(module
+            (import "xxfunc" "state_account" (func (param i32 i32) (result i32)))
+            (import "xxfunc" "state_storage" (func (param i32 i32 i32) (result i32)))
+            (import "xxfunc" "state_code" (func (param i32 i32 i32 i32) (result i32)))
+            (import "xxfunc" "state_call" (func (param i32 i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")))"#);
+        assert_eq!(validate_module(&every).unwrap().imports.len(), 4);
+
+        let unknown = wat(r#"(module
+            (import "xxfunc" "state_logs" (func (param i32) (result i32)))
+            (func (export "_start")))"#);
+        let err = validate_module(&unknown).unwrap_err();
+        assert_eq!(
+            err,
+            ValidationError::UnknownHostCall {
+                name: "state_logs".into(),
+                known: "state_account, state_storage, state_code, state_call".into(),
+            }
+        );
+        assert!(err.to_string().contains("xxfunc.state_logs"), "{err}");
+
+        let wrong = wat(r#"(module
+            (import "xxfunc" "state_storage" (func (param i32 i64 i32) (result i32)))
+            (func (export "_start")))"#);
+        let err = validate_module(&wrong).unwrap_err();
+        assert_eq!(
+            err,
+            ValidationError::HostCallSignature {
+                name: "state_storage".into(),
+                found: "(func (param i32 i64 i32) (result i32))".into(),
+                expected: "(func (param i32 i32 i32) (result i32))".into(),
+            }
+        );
+        let no_result = wat(r#"(module
+            (import "xxfunc" "state_account" (func (param i32 i32)))
+            (func (export "_start")))"#);
+        assert!(matches!(
+            validate_module(&no_result),
+            Err(ValidationError::HostCallSignature { .. })
+        ));
     }
 
     #[test]

@@ -94,6 +94,19 @@ pub const MAX_TABLES: u32 = 1;
 /// wasmtime's default, which a debug build of a large program may approach).
 pub const MAX_TABLE_ELEMENTS: u64 = 20_000;
 
+/// The import module of the runner's own host calls (docs/abi.md §8).
+pub const HOST_MODULE: &str = "xxfunc";
+
+/// The host calls of [`HOST_MODULE`], each with its number of parameters: every parameter
+/// is an `i32` and every one returns one `i32` (docs/abi.md §8, "The functions"). The
+/// gateway admits exactly these imports from it, and the runner's linker defines them.
+pub const HOST_CALLS: &[(&str, usize)] = &[
+    ("state_account", 2),
+    ("state_storage", 3),
+    ("state_code", 4),
+    ("state_call", 5),
+];
+
 /// The WebAssembly proposals the runner's engine runs, exactly: the runner enables these
 /// and disables every other, and admission validates every function body with them. It is
 /// floating point plus every enabled entry of [`PROPOSALS`].
