@@ -97,6 +97,7 @@ fn invoke_commit(engine: &WasmEngine, module: &LoadedModule, block: &ChainBlock)
             envelope: &envelope,
             timestamp: block.timestamp,
             block_hash: &block.hash.0,
+            state: None,
         },
     )
 }
@@ -149,6 +150,7 @@ fn restart_cached(hello: &[u8], block: &ChainBlock) {
                 envelope: &envelope,
                 timestamp: block.timestamp,
                 block_hash: &block.hash.0,
+                state: None,
             },
         );
         assert!(out.is_ok());

@@ -23,6 +23,7 @@ use crate::{
     modules::{ModuleSource, StoreModules},
     registry::Registry,
     runner::Runner,
+    state::{RpcState, StateLimits, StateSource},
 };
 
 /// Runner configuration flags.
@@ -83,6 +84,20 @@ pub struct RunnerArgs {
     /// stderr cap per invocation, KiB.
     #[arg(long, default_value_t = 256, value_name = "KIB")]
     pub stderr_kib: usize,
+    /// Read chain state for functions (`event.state()`, docs/abi.md section 8) from this
+    /// node's JSON-RPC, at each event's block by hash [default with --rpc: the followed
+    /// node; otherwise state reads answer "state unavailable"].
+    #[arg(long, env = "XXFUNC_STATE_RPC", value_name = "URL")]
+    pub state_rpc: Option<String>,
+    /// Most state reads (host calls) per invocation.
+    #[arg(long, default_value_t = StateLimits::default().calls, value_name = "N")]
+    pub state_calls: u32,
+    /// Gas cap of one state call (`eth_call`).
+    #[arg(long, default_value_t = StateLimits::default().gas, value_name = "GAS")]
+    pub state_gas: u64,
+    /// Most bytes state reads may write into a function per invocation, KiB.
+    #[arg(long, default_value_t = StateLimits::default().answer_bytes >> 10, value_name = "KIB")]
+    pub state_answer_kib: usize,
     /// Consecutive failures before a function is quarantined.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub quarantine_after: u64,
@@ -116,6 +131,15 @@ pub struct RunnerArgs {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgsError {
+    /// `--state-rpc`'s client could not be built.
+    #[error("--state-rpc {url}: {source}")]
+    StateRpc {
+        /// What was given.
+        url: String,
+        /// Why.
+        #[source]
+        source: Box<RunnerError>,
+    },
     /// `--gateway` is not a usable URL.
     #[error("--gateway {url}: {source}")]
     GatewayUrl {
@@ -259,6 +283,11 @@ impl RunnerArgs {
             memory_bytes: self.memory_mib << 20,
             stdout_bytes: self.stdout_kib << 10,
             stderr_bytes: self.stderr_kib << 10,
+            state: StateLimits {
+                calls: self.state_calls,
+                gas: self.state_gas.max(1),
+                answer_bytes: self.state_answer_kib << 10,
+            },
         };
         if let Some(w) = self.workers {
             config.workers = w.max(1);
@@ -328,6 +357,13 @@ impl RunnerArgs {
                 dir: data_dir.to_path_buf(),
                 source: Box::new(e),
             })?;
+        if let Some(url) = &self.state_rpc {
+            let backend = RpcState::new(url).map_err(|e| ArgsError::StateRpc {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
+            runner.set_state(Some(StateSource::new(Arc::new(backend))));
+        }
 
         for f in &self.functions {
             let (name, hash) = f

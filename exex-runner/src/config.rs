@@ -2,6 +2,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use crate::state::StateLimits;
+
 /// Limits applied to every invocation. A breach fails that invocation with a
 /// reason naming the limit; it never affects other functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct Limits {
     pub stdout_bytes: usize,
     /// Bytes a guest may write to stderr (its log) per invocation.
     pub stderr_bytes: usize,
+    /// Host calls, gas per call and answer bytes of the state reads of one invocation.
+    pub state: StateLimits,
 }
 
 impl Limits {
@@ -34,6 +38,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             stdout_bytes: 1 << 20,
             stderr_bytes: 256 << 10,
+            state: StateLimits::default(),
         }
     }
 }

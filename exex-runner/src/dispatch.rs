@@ -28,6 +28,7 @@ use crate::{
     engine::WasmEngine,
     invoke::{EventInput, Outcome},
     module_cache::LoadedModule,
+    state::{BlockAt, StateScope, StateSource},
     state_db::Position,
 };
 
@@ -52,6 +53,8 @@ pub(crate) struct Job {
     pub(crate) deliveries: Vec<Delivery>,
     /// Failures in a row before this batch.
     pub(crate) consecutive_failures: u64,
+    /// Where its state reads go.
+    pub(crate) state: Option<StateSource>,
 }
 
 /// When a job stops early.
@@ -68,6 +71,9 @@ pub(crate) struct Cutoffs {
 pub(crate) struct Done {
     pub(crate) job: Arc<Job>,
     pub(crate) outcomes: Vec<Outcome>,
+    /// The job stopped because the state at this block could not be read (why): the
+    /// delivery after the last outcome runs again later.
+    pub(crate) unavailable: Option<(u64, String)>,
 }
 
 /// Jobs started on their threads, whose results have not all been taken.
@@ -117,10 +123,11 @@ impl Running {
         let work =
             move |engine: &WasmEngine, jobs: &[Arc<Job>], next: &AtomicUsize, tx: &Sender<Done>| {
                 while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let outcomes = run(engine, job, cutoffs);
+                    let (outcomes, unavailable) = run(engine, job, cutoffs);
                     let done = Done {
                         job: job.clone(),
                         outcomes,
+                        unavailable,
                     };
                     if tx.send(done).is_err() {
                         break;
@@ -227,19 +234,31 @@ impl Running {
 }
 
 /// Runs one job's deliveries in order, stopping once its consecutive
-/// failures reach the quarantine threshold or after a slow invocation.
-fn run(engine: &WasmEngine, job: &Job, cutoffs: Cutoffs) -> Vec<Outcome> {
+/// failures reach the quarantine threshold, after a slow invocation, or at one
+/// whose state could not be read (that one is not an outcome: it runs again).
+fn run(engine: &WasmEngine, job: &Job, cutoffs: Cutoffs) -> (Vec<Outcome>, Option<(u64, String)>) {
     let mut consecutive = job.consecutive_failures;
     let mut outcomes = Vec::with_capacity(job.deliveries.len());
     for d in &job.deliveries {
+        let scope = job.state.as_ref().map(|source| StateScope {
+            source: source.clone(),
+            at: BlockAt {
+                number: d.block.number,
+                hash: d.block.hash,
+            },
+        });
         let outcome = engine.invoke(
             &job.module,
             EventInput {
                 envelope: &d.envelope,
                 timestamp: d.block.timestamp,
                 block_hash: &d.block.hash.0,
+                state: scope.as_ref(),
             },
         );
+        if let Some(reason) = outcome.unavailable {
+            return (outcomes, Some((d.block.number, reason)));
+        }
         consecutive = if outcome.is_ok() { 0 } else { consecutive + 1 };
         let slow = outcome.duration >= cutoffs.slow;
         outcomes.push(outcome);
@@ -247,7 +266,7 @@ fn run(engine: &WasmEngine, job: &Job, cutoffs: Cutoffs) -> Vec<Outcome> {
             break;
         }
     }
-    outcomes
+    (outcomes, None)
 }
 
 /// The calling thread's kernel id (0 where there is none to use).

@@ -12,7 +12,7 @@
 //!   code of every module, and the epoch counter. Creating one is expensive
 //!   (virtual memory reservations); cloning one is an `Arc` bump.
 //! - **One `Linker` per engine**: WASI preview 1 plus the runner's virtual-time
-//!   `poll_oneoff`. It is immutable after construction and shared.
+//!   `poll_oneoff`, and the `xxfunc.state_*` host calls ([`crate::state`]). It is immutable after construction and shared.
 //! - **One `InstancePre` per module hash** (see `module_cache`): imports are
 //!   resolved once, so each invocation only allocates a pool slot.
 //! - **One `Store` per invocation** (see `invoke`): it holds the WASI context
@@ -100,6 +100,7 @@ impl WasmEngine {
         })
         .map_err(RunnerError::Engine)?;
         sandbox::shadow_wasi(&mut linker).map_err(RunnerError::Engine)?;
+        crate::state::host::add_to_linker(&mut linker).map_err(RunnerError::Engine)?;
         let fingerprint = fingerprint(&engine, &limits);
         let ticker = Some(EpochTicker::start(engine.clone()));
         Ok(Self {

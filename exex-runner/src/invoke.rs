@@ -16,6 +16,7 @@ use crate::{
     host_calls::UNSUPPORTED_CALLS,
     module_cache::LoadedModule,
     sandbox::{GuestContext, GuestState, UNIMPLEMENTED},
+    state::{StateAnswer, StateRequest, StateScope},
 };
 
 /// What one invocation produced.
@@ -31,6 +32,15 @@ pub struct Outcome {
     pub duration: Duration,
     /// Of which inside `_start` (guest code and the WASI calls it makes).
     pub guest: Duration,
+    /// Set when a state read could not be answered (backend down, pruned state,
+    /// deadline): whatever the status says, the outcome is not the function's, and the
+    /// runner runs the event again later instead of recording it.
+    pub unavailable: Option<String>,
+    /// `xxfunc.state_*` host calls made.
+    pub host_calls: u32,
+    /// The distinct state reads answered, with their answers: stored with a commit's
+    /// outcome, so a later revert of the block answers them identically.
+    pub reads: Vec<(StateRequest, StateAnswer)>,
 }
 
 impl Outcome {
@@ -57,6 +67,9 @@ pub struct EventInput<'a> {
     pub timestamp: u64,
     /// Block hash (seeds the guest's random source together with the module hash).
     pub block_hash: &'a [u8; 32],
+    /// Where its state reads go, at which block (`None`: they answer
+    /// `STATE_UNAVAILABLE`).
+    pub state: Option<&'a StateScope>,
 }
 
 impl WasmEngine {
@@ -73,6 +86,9 @@ impl WasmEngine {
             memory_cap: limits.memory_bytes,
             stdout_cap: limits.stdout_bytes,
             stderr_cap: limits.stderr_bytes,
+            state: input.state.cloned(),
+            state_limits: limits.state,
+            deadline: started + limits.wall_time,
         });
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -93,6 +109,9 @@ impl WasmEngine {
         });
         let memory_denied = store.data().memory_denied;
         let unimplemented = store.data().unimplemented_calls;
+        let unavailable = store.data_mut().host.unavailable.take();
+        let host_calls = store.data().host.calls();
+        let reads = std::mem::take(&mut store.data_mut().host.reads);
         drop(store);
         let calls: [(&'static str, u64); UNIMPLEMENTED.len()] =
             std::array::from_fn(|i| (UNIMPLEMENTED[i], unimplemented[i]));
@@ -108,6 +127,9 @@ impl WasmEngine {
             stderr,
             duration: started.elapsed(),
             guest,
+            unavailable,
+            host_calls,
+            reads,
         }
     }
 }

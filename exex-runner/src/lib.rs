@@ -130,6 +130,7 @@ mod sandbox;
 mod service;
 mod sinks;
 mod source;
+pub mod state;
 mod state_db;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;

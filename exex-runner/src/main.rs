@@ -73,7 +73,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(mut args: Args) -> anyhow::Result<()> {
+    // Following a node: functions read state from it too, unless told otherwise.
+    if args.runner.state_rpc.is_none() {
+        args.runner.state_rpc.clone_from(&args.rpc);
+    }
     let OpenedRunner { runner, registry } = args.runner.open(&args.data_dir, "local")?;
 
     let source: Box<dyn ChainSource> = match (&args.fixtures, &args.rpc) {

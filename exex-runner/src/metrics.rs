@@ -14,6 +14,7 @@
 //! | `xxfunc_function_cursor` | gauge | `id` | last block each function fully processed |
 //! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
 //! | `xxfunc_function_unsupported_wasi_calls_total` | counter | `id` | calls to WASI functions the sandbox does not implement (`sock_*`), by the function's module since the process started; logged at most once per module per 10 s ([`crate::host_calls`]) |
+//! | `xxfunc_state_reads_total` | counter | `result` | functions' chain-state reads since the process started: `hit` (the runner's cache answered), `miss` (the backend did), `unavailable` (neither could; the invocation is retried) |
 //! | `xxfunc_function_invocation_duration_seconds` | histogram | `id` | wall time of each invocation since the process started; buckets from 10 µs to 10 s |
 //! | `xxfunc_sink_state` | gauge | `sink`, `id`, `state` | 1 for the state each sink is in (`starting`, `delivering`, `idle`, `retrying`, `failed`, `stopped`) |
 //! | `xxfunc_sink_cursor_outcome` | gauge | `sink`, `id` | last outcome seq the sink's destination acknowledged |
@@ -327,6 +328,20 @@ impl Collector for ReportMetrics {
             },
         )?;
         self.sinks(&mut encoder)?;
+        let (hits, misses, unavailable) = crate::state::READS.get();
+        let mut reads = encoder.encode_descriptor(
+            "xxfunc_state_reads",
+            "Chain-state reads of functions since the process started, by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, n) in [
+            ("hit", hits),
+            ("miss", misses),
+            ("unavailable", unavailable),
+        ] {
+            ConstCounter::new(n).encode(reads.encode_family(&[("result", result)])?)?;
+        }
         let mut state = encoder.encode_descriptor(
             "xxfunc_function_state",
             "1 for the state each function is in.",

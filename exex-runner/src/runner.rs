@@ -26,6 +26,7 @@ use crate::{
     outcome_log::{LogBounds, OutcomeLog},
     sinks::PendingSink,
     source::{BlockSource, ChainEvent},
+    state::StateSource,
     state_db::{Checkpoint, FunctionRecord, StateDb},
 };
 
@@ -76,6 +77,9 @@ pub struct BatchSummary {
     pub invocations: usize,
     /// Of which failed.
     pub failures: usize,
+    /// Invocations not counted above because a state read could not be answered:
+    /// their functions run the same event again later.
+    pub unavailable: usize,
 }
 
 /// The runner core. Single-threaded control (`&mut self`), parallel dispatch
@@ -116,6 +120,35 @@ pub struct Runner {
     orphans: window::Orphans,
     /// Sinks [`serve`](crate::serve) starts.
     sinks: Vec<PendingSink>,
+    /// Where functions' state reads go (`None`: they answer "state unavailable").
+    state: Option<StateSource>,
+    /// Functions waiting to run an event again after its state could not be read.
+    retry: HashMap<FunctionId, Retry>,
+}
+
+/// When a function whose state read was unavailable runs again.
+#[derive(Clone, Copy, Debug)]
+struct Retry {
+    at: std::time::Instant,
+    attempts: u32,
+}
+
+/// The first wait before running an event again after "state unavailable"; it
+/// doubles with every attempt up to [`STATE_RETRY_MAX`].
+pub const STATE_RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest wait between two attempts.
+pub const STATE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Retry {
+    fn after(attempts: u32) -> Self {
+        let wait = STATE_RETRY_MIN
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(STATE_RETRY_MAX);
+        Self {
+            at: std::time::Instant::now() + wait,
+            attempts,
+        }
+    }
 }
 
 impl std::fmt::Debug for Runner {
@@ -191,6 +224,8 @@ impl Runner {
             slow: HashMap::new(),
             orphans: window::Orphans::default(),
             sinks: Vec::new(),
+            state: None,
+            retry: HashMap::new(),
             log: Arc::new(OutcomeLog::new(db.clone())),
             db,
         };
@@ -207,6 +242,21 @@ impl Runner {
             runner.functions.insert(f.rec.id.clone(), f);
         }
         Ok(runner)
+    }
+
+    /// Sets where functions read chain state from (`event.state()`; docs/abi.md §8).
+    /// Without one, every state read answers "state unavailable" and the function is
+    /// retried, never recorded.
+    /// The answers that committed outcomes read are stored with them, and consulted
+    /// before the backend (a revert after a restart answers them identically).
+    pub fn set_state(&mut self, state: Option<StateSource>) {
+        let db: Arc<dyn crate::state::RecordedAnswers> = self.db.clone();
+        self.state = state.map(|s| s.with_recorded(db));
+    }
+
+    /// Where functions read chain state from.
+    pub fn state(&self) -> Option<&StateSource> {
+        self.state.as_ref()
     }
 
     /// The configuration.
@@ -345,6 +395,7 @@ impl Runner {
             let caught_up = self.catch_up()?;
             total.invocations += committed.invocations + caught_up.invocations;
             total.failures += committed.failures + caught_up.failures;
+            total.unavailable += committed.unavailable + caught_up.unavailable;
             if self.running.is_empty() && committed.invocations + caught_up.invocations == 0 {
                 return Ok(total);
             }

@@ -10,11 +10,13 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use wasmtime::{Caller, Extern, Linker, ResourceLimiter};
+
+use crate::state::{StateLimits, StateScope, host::HostCalls};
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtxBuilder,
     p1::WasiP1Ctx,
@@ -31,6 +33,8 @@ pub(crate) struct GuestState {
     pub(crate) memory_denied: bool,
     /// Calls to each of [`UNIMPLEMENTED`], in order.
     pub(crate) unimplemented_calls: [u64; UNIMPLEMENTED.len()],
+    /// The `xxfunc.state_*` host calls' state (see [`crate::state`]).
+    pub(crate) host: HostCalls,
 }
 
 /// WASI preview-1 functions the sandbox does not implement (there are no sockets). The
@@ -57,6 +61,11 @@ pub(crate) struct GuestContext<'a> {
     pub(crate) memory_cap: usize,
     pub(crate) stdout_cap: usize,
     pub(crate) stderr_cap: usize,
+    /// Where state reads go (`None`: the runner has no state backend).
+    pub(crate) state: Option<StateScope>,
+    pub(crate) state_limits: StateLimits,
+    /// When the invocation's wall time is up: no host call waits past it.
+    pub(crate) deadline: Instant,
 }
 
 impl GuestState {
@@ -98,6 +107,7 @@ impl GuestState {
             memory_cap: cx.memory_cap,
             memory_denied: false,
             unimplemented_calls: [0; UNIMPLEMENTED.len()],
+            host: HostCalls::new(cx.state, cx.state_limits, cx.deadline),
         };
         (state, Captured { stdout, stderr })
     }

@@ -41,7 +41,10 @@ use xxfunc_api::{
 };
 use xxfunc_store::ModuleHash;
 
-use crate::error::{Result, RunnerError};
+use crate::{
+    error::{Result, RunnerError},
+    state::{BlockAt, RecordedAnswers, StateAnswer, StateRequest},
+};
 
 const CF_FUNCTIONS: &str = "functions";
 const CF_OUTCOMES: &str = "outcomes";
@@ -51,6 +54,9 @@ const CF_META: &str = "meta";
 /// The last committed blocks (number, big-endian → commit envelope), so a
 /// restarted runner can revert blocks the node dropped while it was down.
 const CF_BLOCKS: &str = "blocks";
+/// State answers the functions' committed outcomes read: (number BE, hash, request id)
+/// → `{request, answer}` JSON, kept as long as the recent blocks.
+const CF_STATE: &str = "state";
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 
 pub use xxfunc_primitives::Position;
@@ -156,7 +162,7 @@ impl StateDb {
         opts.create_missing_column_families(true);
         let legacy = DB::list_cf(&opts, path)
             .is_ok_and(|names| names.iter().any(|n| n == CF_LEGACY_RECORDS));
-        let mut names = vec![CF_FUNCTIONS, CF_OUTCOMES, CF_META, CF_BLOCKS];
+        let mut names = vec![CF_FUNCTIONS, CF_OUTCOMES, CF_META, CF_BLOCKS, CF_STATE];
         if legacy {
             names.push(CF_LEGACY_RECORDS);
         }
@@ -420,6 +426,16 @@ impl StateDb {
         Ok(out)
     }
 
+    /// The answer stored for `request` at `at` (`None`: none, or unreadable).
+    pub(crate) fn state_answer(&self, at: &BlockAt, request: &StateRequest) -> Option<StateAnswer> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_STATE), state_key(at, request))
+            .ok()??;
+        let stored: StoredAnswer = serde_json::from_slice(&bytes).ok()?;
+        (stored.request == *request).then_some(stored.answer)
+    }
+
     pub(crate) fn batch(&self) -> Batch<'_> {
         Batch {
             db: self,
@@ -484,6 +500,30 @@ impl Batch<'_> {
         );
     }
 
+    /// Stores what `request` answered at `at` (read by a committed outcome).
+    pub(crate) fn put_state_answer(
+        &mut self,
+        at: &BlockAt,
+        request: &StateRequest,
+        answer: &StateAnswer,
+    ) {
+        let value = encode(&StoredAnswer {
+            request: request.clone(),
+            answer: answer.clone(),
+        });
+        self.wb
+            .put_cf(self.db.cf(CF_STATE), state_key(at, request), value);
+    }
+
+    /// Forgets the state answers of blocks below `number`.
+    pub(crate) fn prune_state_answers(&mut self, below: u64) {
+        self.wb.delete_range_cf(
+            self.db.cf(CF_STATE),
+            0u64.to_be_bytes(),
+            below.to_be_bytes(),
+        );
+    }
+
     pub(crate) fn put_checkpoint(&mut self, cp: &Checkpoint) {
         self.wb
             .put_cf(self.db.cf(CF_META), KEY_CHECKPOINT, encode(cp));
@@ -540,6 +580,29 @@ fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
         key: String::from_utf8_lossy(key).into_owned(),
         source,
     })
+}
+
+/// A stored state answer, with its request (a key collision is then harmless).
+#[derive(Serialize, Deserialize)]
+struct StoredAnswer {
+    request: StateRequest,
+    answer: StateAnswer,
+}
+
+/// `number BE ‖ hash ‖ the first 16 bytes of blake3(request JSON)`.
+fn state_key(at: &BlockAt, request: &StateRequest) -> Vec<u8> {
+    let id = blake3::hash(&encode(request));
+    let mut key = Vec::with_capacity(8 + 32 + 16);
+    key.extend_from_slice(&at.number.to_be_bytes());
+    key.extend_from_slice(at.hash.as_slice());
+    key.extend_from_slice(&id.as_bytes()[..16]);
+    key
+}
+
+impl RecordedAnswers for StateDb {
+    fn recorded(&self, at: &BlockAt, request: &StateRequest) -> Option<StateAnswer> {
+        self.state_answer(at, request)
+    }
 }
 
 #[cfg(test)]

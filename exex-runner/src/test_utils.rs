@@ -186,6 +186,7 @@ impl Harness {
         let settled = self.runner_mut().finish_running()?;
         summary.invocations += settled.invocations;
         summary.failures += settled.failures;
+        summary.unavailable += settled.unavailable;
         Ok(summary)
     }
 

@@ -28,6 +28,7 @@ use xxfunc_registry::Registry;
 use xxfunc_runner::{
     ChainSource, FixtureSource, LocalRegistry, RpcFollower, Runner, RunnerConfig, ServeOptions,
     StatusHandle, StopHandle, StoreModules, UntilDone, serve,
+    state::{RpcState, StateSource},
 };
 use xxfunc_service::{Service, ServiceError, ServiceOptions};
 use xxfunc_store::ModuleStore;
@@ -137,10 +138,18 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
     // dropped on blocking threads, never on the async executor.
     let store_for_runner = store.clone();
     let runner_dir = data_dir.join(RUNNER_DIR);
+    let state_rpc = args.rpc.clone();
     let runner = tokio::task::spawn_blocking(move || {
         let modules =
             Arc::new(StoreModules::new(store_for_runner).context("opening the module source")?);
-        Runner::open(RunnerConfig::new(runner_dir), modules).context("opening the runner")
+        let mut runner =
+            Runner::open(RunnerConfig::new(runner_dir), modules).context("opening the runner")?;
+        // Following a node: functions read chain state from it, by block hash.
+        if let Some(url) = state_rpc {
+            let backend = RpcState::new(&url).context("the state backend's client")?;
+            runner.set_state(Some(StateSource::new(Arc::new(backend))));
+        }
+        anyhow::Ok(runner)
     })
     .await
     .context("the runner thread panicked")??;

@@ -11,7 +11,7 @@
 //! its function is busy and is not planned (it catches up afterwards).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -30,6 +30,7 @@ use crate::{
     dispatch::{Cutoffs, Done, Job, Lane, Running},
     error::Result,
     source::block_ref,
+    state::BlockAt,
     state_db::Checkpoint,
 };
 
@@ -70,6 +71,7 @@ impl Runner {
                 module,
                 deliveries,
                 consecutive_failures: f.rec.counters.consecutive_failures,
+                state: self.state.clone(),
             };
             if self.slow.contains_key(&id) {
                 slow_jobs.push(job);
@@ -129,7 +131,14 @@ impl Runner {
         let mut summary = BatchSummary::default();
         let mut batch = self.db.batch();
         let mut fresh: HashMap<FunctionId, Vec<Fresh>> = HashMap::new();
-        for Done { job, outcomes } in finished {
+        // State answers stored in this batch (ten functions reading one slot store it once).
+        let mut answers = HashSet::new();
+        for Done {
+            job,
+            outcomes,
+            unavailable,
+        } in finished
+        {
             let id = &job.id;
             let Some(f) = self.functions.get_mut(id) else {
                 continue;
@@ -155,6 +164,17 @@ impl Runner {
             let added = fresh.entry(id.clone()).or_default();
             for (d, o) in job.deliveries.iter().zip(outcomes) {
                 self.metrics.observe(id, o.duration);
+                if d.kind == EventKind::Commit {
+                    let at = BlockAt {
+                        number: d.block.number,
+                        hash: d.block.hash,
+                    };
+                    for (request, answer) in &o.reads {
+                        if answers.insert((at, request.clone())) {
+                            batch.put_state_answer(&at, request, answer);
+                        }
+                    }
+                }
                 summary.invocations += 1;
                 f.rec.counters.invocations += 1;
                 if let InvocationStatus::Failed { reason } = &o.status {
@@ -189,6 +209,34 @@ impl Runner {
                     number: entry.block.number,
                 });
                 f.rec.position = d.after;
+            }
+            match unavailable {
+                Some((number, reason)) => {
+                    // Not the function's outcome: it stays at its cursor, runs the
+                    // event again after a backoff, and says why in its status.
+                    summary.unavailable += 1;
+                    let attempts = self.retry.get(id).map_or(1, |r| r.attempts + 1);
+                    self.retry.insert(id.clone(), super::Retry::after(attempts));
+                    let error = format!("retrying: state unavailable at block {number}: {reason}");
+                    if f.rec.last_error.as_ref() != Some(&error) {
+                        if attempts == 1 {
+                            tracing::warn!(id = %id, "{error}");
+                        }
+                        f.rec.last_error = Some(error);
+                        fresh.entry(id.clone()).or_default();
+                    }
+                }
+                None => {
+                    if self.retry.remove(id).is_some()
+                        && f.rec
+                            .last_error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("retrying: state unavailable"))
+                    {
+                        f.rec.last_error = None;
+                        fresh.entry(id.clone()).or_default();
+                    }
+                }
             }
             if f.rec.counters.consecutive_failures >= self.config.quarantine_after {
                 let reason = format!(
@@ -238,6 +286,10 @@ impl Runner {
                 batch.prune_blocks(tip.number.saturating_sub(self.config.reorg_blocks - 1));
             }
             batch.put_checkpoint(&cp);
+            if let Some(tip) = cp.tip {
+                let keep = self.config.finality_depth.max(self.config.reorg_blocks);
+                batch.prune_state_answers(tip.number.saturating_sub(keep));
+            }
         }
         batch.commit()?;
         if let Some(cp) = checkpoint {
@@ -251,6 +303,12 @@ impl Runner {
         }
         self.totals.invocations += summary.invocations;
         self.totals.failures += summary.failures;
+        self.totals.unavailable += summary.unavailable;
+        // State answers are kept while their block may still be reverted.
+        if let (Some(state), Some(tip)) = (&self.state, tip) {
+            let keep = self.config.finality_depth.max(self.config.reorg_blocks);
+            state.cache().forget_below(tip.saturating_sub(keep));
+        }
         Ok(summary)
     }
 }

@@ -37,10 +37,13 @@ impl Planner {
         // A function whose job is still running is not planned: it catches
         // up once that job is committed.
         let busy: Vec<&FunctionId> = runner.running.iter().flat_map(|r| r.busy()).collect();
+        // Nor is one waiting to retry after "state unavailable": it catches up then.
+        let now = std::time::Instant::now();
+        let waiting = |id: &FunctionId| runner.retry.get(id).is_some_and(|r| r.at > now);
         let positions: BTreeMap<FunctionId, Position> = runner
             .functions
             .iter()
-            .filter(|(id, f)| f.runnable() && !busy.contains(id))
+            .filter(|(id, f)| f.runnable() && !busy.contains(id) && !waiting(id))
             .map(|(id, f)| (id.clone(), f.rec.position))
             .collect();
         let budget = positions

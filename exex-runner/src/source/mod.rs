@@ -35,6 +35,7 @@ mod rpc;
 
 pub use fixtures::FixtureSource;
 pub use rpc::{DEFAULT_STALL_AFTER, RpcBlocks, RpcFollower, RpcStart};
+pub(crate) use rpc::{Deadline, RpcClient};
 
 /// One chain event.
 #[derive(Clone, Debug, PartialEq, Eq)]

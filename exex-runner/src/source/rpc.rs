@@ -35,8 +35,8 @@ use crate::{
 const REMEMBERED: usize = 256;
 
 /// A minimal JSON-RPC client with its own runtime, shared by the follower
-/// thread and the backfill [`RpcBlocks`].
-struct RpcClient {
+/// thread and the backfill [`RpcBlocks`] (the state backend has its own).
+pub(crate) struct RpcClient {
     url: String,
     http: reqwest::Client,
     runtime: BlockingRuntime,
@@ -44,7 +44,7 @@ struct RpcClient {
 }
 
 impl RpcClient {
-    fn new(url: &str) -> Result<Self> {
+    pub(crate) fn new(url: &str) -> Result<Self> {
         let runtime = BlockingRuntime::with_worker("json-rpc")?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -68,15 +68,55 @@ impl RpcClient {
         }
     }
 
-    fn call(&self, method: &'static str, params: Value) -> Result<Value> {
+    /// The node's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn post(&self, method: &str, params: Value) -> reqwest::Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let resp = self.http.post(&self.url).json(&body).send().await?;
+        resp.error_for_status()?.json::<Value>().await
+    }
+
+    /// Runs `future` on the client's runtime, giving up at `deadline`.
+    pub(crate) fn until<T>(
+        &self,
+        deadline: Instant,
+        future: impl std::future::Future<Output = T>,
+    ) -> std::result::Result<T, Deadline> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        self.runtime
+            .block_on(async { tokio::time::timeout(wait, future).await })
+            .map_err(|_| Deadline)
+    }
+
+    /// One call: `Ok(Ok(result))`, `Ok(Err(error))` with the node's error object, or
+    /// `Err` saying why no reply came.
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> std::result::Result<std::result::Result<Value, Value>, String> {
+        let reply = self
+            .post(method, params)
+            .await
+            .map_err(|e| format!("{method}: {e}"))?;
+        if let Some(error) = reply.get("error") {
+            return Ok(Err(error.clone()));
+        }
+        reply
+            .get("result")
+            .cloned()
+            .map(Ok)
+            .ok_or_else(|| format!("{method}: the reply has neither result nor error"))
+    }
+
+    fn call(&self, method: &'static str, params: Value) -> Result<Value> {
         let reply: Value = self
             .runtime
-            .block_on(async {
-                let resp = self.http.post(&self.url).json(&body).send().await?;
-                resp.error_for_status()?.json::<Value>().await
-            })
+            .block_on(self.post(method, params))
             .map_err(|source| self.err(RpcError::Transport { method, source }))?;
         if let Some(error) = reply.get("error") {
             return Err(self.err(RpcError::Node {
@@ -149,6 +189,10 @@ impl RpcClient {
         self.block(chain_id, json!(format!("{number:#x}")), false)
     }
 }
+
+/// [`RpcClient::until`]'s deadline passed.
+#[derive(Debug)]
+pub(crate) struct Deadline;
 
 /// Where a follower without a checkpoint starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -37,6 +37,7 @@ fn validation_and_the_engine_agree_on_every_class() {
                         envelope: &envelope,
                         timestamp: block.timestamp,
                         block_hash: &block.hash.0,
+                        state: None,
                     },
                 );
                 assert!(outcome.is_ok(), "{}: {:?}", case.name, outcome.status);

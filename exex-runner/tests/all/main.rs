@@ -21,6 +21,7 @@ mod sink_common;
 mod sink_nats;
 mod sink_postgres;
 mod sink_webhook;
+mod state;
 
 /// Batches wait for every function and no invocation counts as slow: for tests that
 /// check each function's exact event sequence. (A function that lags behind, because a

@@ -24,6 +24,7 @@ fn run(limits: Limits, bytes: &[u8], block: &ChainBlock) -> Outcome {
             envelope: &envelope,
             timestamp: block.timestamp,
             block_hash: &block.hash.0,
+            state: None,
         },
     )
 }
