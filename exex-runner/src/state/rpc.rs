@@ -29,8 +29,19 @@ use crate::{
 };
 
 /// State over a node's JSON-RPC.
+///
+/// A thread's first read goes through one shared client (its pooled connections outlive
+/// the invocation threads of a batch); from its second read on, a thread asks through a
+/// client of its own, driven on that thread, since a shared runtime's worker costs two
+/// thread wake-ups per read (see `state.storage.rpc` in BENCHMARKS.md).
 pub struct RpcState {
     client: RpcClient,
+}
+
+thread_local! {
+    /// This thread's clients, by URL (`None`: one read made, through the shared client).
+    static CLIENTS: std::cell::RefCell<Vec<(String, Option<std::rc::Rc<RpcClient>>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for RpcState {
@@ -53,6 +64,25 @@ impl RpcState {
     }
 }
 
+impl RpcState {
+    /// The calling thread's own client for this node, from its second read on (`None`:
+    /// use the shared one).
+    fn local(&self) -> Option<std::rc::Rc<RpcClient>> {
+        let url = self.client.url();
+        CLIENTS.with(|clients| {
+            let mut clients = clients.borrow_mut();
+            let Some((_, client)) = clients.iter_mut().find(|(u, _)| u == url) else {
+                clients.push((url.to_string(), None));
+                return None;
+            };
+            if client.is_none() {
+                *client = RpcClient::on_this_thread(url).ok().map(std::rc::Rc::new);
+            }
+            client.clone()
+        })
+    }
+}
+
 impl From<Deadline> for Unavailable {
     fn from(_: Deadline) -> Self {
         Unavailable::deadline()
@@ -71,7 +101,8 @@ impl StateBackend for RpcState {
         deadline: Instant,
     ) -> Result<StateAnswer, Unavailable> {
         let block = json!({"blockHash": at.hash, "requireCanonical": false});
-        let c = &self.client;
+        let local = self.local();
+        let c = local.as_deref().unwrap_or(&self.client);
         match request {
             StateRequest::Account(address) => {
                 let (balance, nonce, code) = c.until(deadline, async {
