@@ -18,66 +18,24 @@
 //! without. Run with `cargo bench -p xxfunc-runner --bench state`.
 
 use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::Address;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use xxfunc_runner::{
     EventInput, Limits, ModuleCache, WasmEngine,
     state::{BlockAt, RpcState, StateLimits, StateScope, StateSource},
+    test_utils::Anvil,
 };
 use xxfunc_store::ModuleHash;
 
 const READS: u32 = 400;
 const HITS: u32 = 20_000;
 const RUNS: usize = 5;
-const ANVIL: &str =
-    "/root/.cache/xxfunc-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
-const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-
-struct Anvil(Child, String);
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_anvil() -> Option<Anvil> {
-    let bin = std::env::var_os("XXFUNC_ANVIL").map_or_else(|| PathBuf::from(ANVIL), PathBuf::from);
-    if !bin.is_file() {
-        eprintln!(
-            "skipping the state benchmark: anvil not found at {}",
-            bin.display()
-        );
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new(bin)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--silent",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning anvil");
-    Some(Anvil(child, format!("http://127.0.0.1:{port}")))
-}
+const DEV: &str = xxfunc_runner::test_utils::DEV_ACCOUNT;
 
 /// A module that reads `n` storage slots of the address at 0: slot `i` when `distinct`,
 /// else slot 0 every time. Traps if a read does not answer OK.
@@ -136,40 +94,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let Some(anvil) = start_anvil() else { return };
-    let url = anvil.1.clone();
+    let Some(anvil) = Anvil::start() else {
+        eprintln!("skipping the state benchmark (needs anvil)");
+        return;
+    };
+    let url = anvil.url.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while runtime
-        .block_on(
-            http.post(&url)
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
-                .send(),
-        )
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "anvil did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    rpc(&runtime, &http, &url, "anvil_mine", json!([3]));
-    let head = rpc(
-        &runtime,
-        &http,
-        &url,
-        "eth_getBlockByNumber",
-        json!(["latest", false]),
-    );
+    anvil.call("anvil_mine", json!([3]));
+    let number = anvil.head();
     let at = BlockAt {
-        number: u64::from_str_radix(
-            head["number"].as_str().unwrap().trim_start_matches("0x"),
-            16,
-        )
-        .unwrap(),
-        hash: head["hash"].as_str().unwrap().parse::<B256>().unwrap(),
+        number,
+        hash: anvil.hash_at(number),
     };
 
     let limits = Limits {

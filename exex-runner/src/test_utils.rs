@@ -6,19 +6,25 @@
 //! - [`NodeHarness`]: a [`Harness`] behind the node side of the runner
 //!   ([`NodeLink`]) as the reth ExEx drives it, with a [`TestNode`] that
 //!   answers (or fails to answer) block hashes, to send notifications and
-//!   assert the resume head and the `FinishedHeight`s emitted.
+//!   assert the resume head and the `FinishedHeight`s emitted;
+//! - [`Anvil`]: a real anvil dev node on a loopback port, stopped on drop.
 
 use std::{
     collections::BTreeMap,
-    path::Path,
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use alloy_primitives::B256;
 use parking_lot::Mutex;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use xxfunc_abi::ChainBlock;
 use xxfunc_api::{
@@ -36,6 +42,150 @@ use crate::{
     service::StatusHandle,
     source::{ChainEvent, block_ref},
 };
+
+/// Where `scripts/test` installs anvil (`XXFUNC_ANVIL` overrides it).
+const ANVIL: &str =
+    "/root/.cache/xxfunc-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
+/// anvil's first dev account (unlocked, funded).
+pub const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+/// anvil's second dev account.
+pub const OTHER_ACCOUNT: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/// An anvil on a free loopback port, killed on drop.
+pub struct Anvil {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Anvil {
+    /// Starts anvil, or `None` (with a message) when it is not installed.
+    ///
+    /// # Panics
+    /// When it is installed but does not start or answer within 30 s.
+    pub fn start() -> Option<Self> {
+        let bin = std::env::var_os("XXFUNC_ANVIL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(ANVIL));
+        if !bin.is_file() {
+            eprintln!("skipping: anvil not found at {}", bin.display());
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning anvil");
+        let anvil = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while anvil.try_call("eth_chainId", json!([])).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "anvil did not come up on {}",
+                anvil.url
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(anvil)
+    }
+
+    /// One JSON-RPC call: its result, or the node's error as text.
+    ///
+    /// # Errors
+    /// The node's error, or why no reply came.
+    pub fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let addr = self.url.trim_start_matches("http://");
+        let mut conn = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        write!(
+            conn,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("no HTTP body")?;
+        let reply: Value = serde_json::from_slice(&raw[split + 4..]).map_err(|e| e.to_string())?;
+        if let Some(err) = reply.get("error") {
+            return Err(err.to_string());
+        }
+        reply
+            .get("result")
+            .cloned()
+            .ok_or_else(|| "no result".into())
+    }
+
+    /// One JSON-RPC call.
+    ///
+    /// # Panics
+    /// When the node answers an error.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        self.try_call(method, params.clone())
+            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+    }
+
+    /// The canonical hash of block `n`.
+    ///
+    /// # Panics
+    /// When the node does not have it.
+    pub fn hash_at(&self, n: u64) -> B256 {
+        self.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))["hash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// The node's head block number.
+    ///
+    /// # Panics
+    /// When the node does not answer.
+    pub fn head(&self) -> u64 {
+        u64::from_str_radix(
+            self.call("eth_blockNumber", json!([]))
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+            16,
+        )
+        .unwrap()
+    }
+
+    /// One block with a value transfer (automine).
+    pub fn send_transfer(&self) {
+        self.call(
+            "eth_sendTransaction",
+            json!([{"from": DEV_ACCOUNT, "to": OTHER_ACCOUNT, "value": "0x1"}]),
+        );
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// A runner on a temporary data directory with a `memory://` module store.
 pub struct Harness {

@@ -2,157 +2,45 @@
 //! mined, and for `anvil_reorg` at depths 1 to 5 while following, exactly the
 //! reverts (newest first) then the commits (oldest first).
 
-use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use serde_json::{Value, json};
+use serde_json::json;
 use xxfunc_abi::EventKind;
 use xxfunc_runner::{
-    ChainSource, Checkpoint, EventSink, RpcFollower, RpcStart, SinkReceiver, SourceMessage,
+    ChainEvent, ChainSource, Checkpoint, EventSink, RpcFollower, RpcStart, SinkReceiver,
+    SourceMessage,
 };
 
-const ANVIL: &str =
-    "/root/.cache/xxfunc-tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
-const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const OTHER_ACCOUNT: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+pub use xxfunc_runner::test_utils::Anvil;
+use xxfunc_runner::test_utils::{DEV_ACCOUNT, OTHER_ACCOUNT};
 
-/// An anvil on a free loopback port, killed on drop.
-pub struct Anvil {
-    child: Child,
-    pub url: String,
-}
-
-impl Anvil {
-    /// Starts anvil, or `None` (with a message) when it is not installed.
-    pub fn start() -> Option<Self> {
-        let bin = std::env::var_os("XXFUNC_ANVIL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(ANVIL));
-        if !bin.is_file() {
-            eprintln!("skipping: anvil not found at {}", bin.display());
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning anvil");
-        let anvil = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while anvil.try_call("eth_chainId", json!([])).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "anvil did not come up on {}",
-                anvil.url
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(anvil)
-    }
-
-    fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-        let addr = self.url.trim_start_matches("http://");
-        let mut conn = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        write!(
-            conn,
-            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        conn.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or("no HTTP body")?;
-        let reply: Value = serde_json::from_slice(&raw[split + 4..]).map_err(|e| e.to_string())?;
-        if let Some(err) = reply.get("error") {
-            return Err(err.to_string());
-        }
-        reply
-            .get("result")
-            .cloned()
-            .ok_or_else(|| "no result".into())
-    }
-
-    pub fn call(&self, method: &str, params: Value) -> Value {
-        self.try_call(method, params.clone())
-            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
-    }
-
-    pub fn hash_at(&self, n: u64) -> B256 {
-        self.call("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))["hash"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    pub fn head(&self) -> u64 {
-        u64::from_str_radix(
-            self.call("eth_blockNumber", json!([]))
-                .as_str()
-                .unwrap()
-                .trim_start_matches("0x"),
-            16,
-        )
-        .unwrap()
-    }
-
-    /// One block with a value transfer (automine).
-    pub fn send_transfer(&self) {
-        self.call(
-            "eth_sendTransaction",
-            json!([{"from": DEV_ACCOUNT, "to": OTHER_ACCOUNT, "value": "0x1"}]),
+/// The next `n` events of a source, failing after 30 s.
+pub fn next_events(rx: &SinkReceiver, n: usize) -> Vec<ChainEvent> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out: Vec<ChainEvent> = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} events arrived: {:?}",
+            out.len(),
+            out.iter()
+                .map(|e| (e.kind, e.block.number))
+                .collect::<Vec<_>>()
         );
+        if let Some(SourceMessage::Event(ev)) = rx.recv_timeout(Duration::from_millis(100)) {
+            out.push(ev);
+        }
     }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    out
 }
 
 /// (kind, number, hash) of the next `n` events, failing after 30 s.
 fn take(rx: &SinkReceiver, n: usize) -> Vec<(EventKind, u64, B256)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut out = Vec::new();
-    while out.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} events arrived: {out:?}",
-            out.len()
-        );
-        if let Some(SourceMessage::Event(ev)) = rx.recv_timeout(Duration::from_millis(100)) {
-            out.push((ev.kind, ev.block.number, ev.block.hash));
-        }
-    }
-    out
+    next_events(rx, n)
+        .into_iter()
+        .map(|ev| (ev.kind, ev.block.number, ev.block.hash))
+        .collect()
 }
 
 #[test]

@@ -23,17 +23,20 @@ use serde_json::{Value, json};
 use xxfunc_abi::EventKind;
 use xxfunc_api::{FunctionId, ObservedState, StartFrom};
 use xxfunc_runner::{
-    ChainEvent, ChainSource, EventInput, Limits, ModuleCache, RpcFollower, SourceMessage,
-    WasmEngine,
+    ChainEvent, ChainSource, EventInput, Limits, ModuleCache, RpcFollower, WasmEngine,
     state::{BlockAt, RpcState, StateScope, StateSource},
     test_utils::Harness,
 };
 use xxfunc_store::ModuleHash;
 
-use crate::{chain::wasm, never_lag, rpc_follower::Anvil};
+use crate::{
+    chain::wasm,
+    never_lag,
+    rpc_follower::{Anvil, next_events as follow},
+};
 
-const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const OTHER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const DEV: &str = xxfunc_runner::test_utils::DEV_ACCOUNT;
+const OTHER: &str = xxfunc_runner::test_utils::OTHER_ACCOUNT;
 const THIRD: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 fn hex(bytes: &[u8]) -> String {
@@ -341,23 +344,6 @@ fn follow_from(anvil: &Anvil, start: u64) -> xxfunc_runner::SinkReceiver {
     let (sink, rx) = xxfunc_runner::EventSink::channel(1024);
     std::thread::spawn(move || Box::new(follower).run(xxfunc_runner::Checkpoint::default(), sink));
     rx
-}
-
-/// The next `n` events from a follower.
-fn follow(rx: &xxfunc_runner::SinkReceiver, n: usize) -> Vec<ChainEvent> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut out = Vec::new();
-    while out.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} events",
-            out.len()
-        );
-        if let Some(SourceMessage::Event(ev)) = rx.recv_timeout(Duration::from_millis(100)) {
-            out.push(ev);
-        }
-    }
-    out
 }
 
 fn records_of(harness: &Harness, id: &FunctionId) -> Vec<(xxfunc_api::EventKind, Value)> {
