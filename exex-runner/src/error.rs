@@ -277,6 +277,12 @@ pub enum RpcError {
     /// The HTTP client could not be built.
     #[error("building the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The node's URL is not an `http://` or `https://` URL.
+    #[error("not an http:// or https:// URL ({reason})")]
+    Url {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The request failed (connection, HTTP status, body not JSON).
     #[error("{method}: {source}")]
     Transport {

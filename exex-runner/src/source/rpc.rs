@@ -55,6 +55,15 @@ impl RpcClient {
     }
 
     fn with_runtime(url: &str, runtime: BlockingRuntime) -> Result<Self> {
+        let bad = |reason: String| RunnerError::Rpc {
+            url: url.to_string(),
+            source: Box::new(RpcError::Url { reason }),
+        };
+        match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            Ok(parsed) => return Err(bad(format!("scheme {}", parsed.scheme()))),
+            Err(e) => return Err(bad(e.to_string())),
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

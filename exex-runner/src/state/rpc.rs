@@ -327,6 +327,18 @@ mod tests {
     }
 
     #[test]
+    fn a_url_that_is_not_http_is_refused_at_once() {
+        for url in ["not a url", "ftp://127.0.0.1/", "127.0.0.1:8545"] {
+            let err = RpcState::new(url).unwrap_err().to_string();
+            assert!(
+                err.contains("not an http:// or https:// URL"),
+                "{url}: {err}"
+            );
+        }
+        assert!(RpcState::new("http://127.0.0.1:8545").is_ok());
+    }
+
+    #[test]
     fn call_objects_name_only_what_is_set() {
         let call = CallRequest {
             to: alloy_primitives::Address::repeat_byte(1),
