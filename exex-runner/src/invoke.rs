@@ -36,8 +36,6 @@ pub struct Outcome {
     /// deadline): whatever the status says, the outcome is not the function's, and the
     /// runner runs the event again later instead of recording it.
     pub unavailable: Option<String>,
-    /// `xxfunc.state_*` host calls made.
-    pub host_calls: u32,
     /// The distinct state reads answered, with their answers: stored with a commit's
     /// outcome, so a later revert of the block answers them identically.
     pub reads: Vec<(StateRequest, StateAnswer)>,
@@ -110,7 +108,6 @@ impl WasmEngine {
         let memory_denied = store.data().memory_denied;
         let unimplemented = store.data().unimplemented_calls;
         let unavailable = store.data_mut().host.unavailable.take();
-        let host_calls = store.data().host.calls();
         let reads = std::mem::take(&mut store.data_mut().host.reads);
         drop(store);
         let calls: [(&'static str, u64); UNIMPLEMENTED.len()] =
@@ -128,7 +125,6 @@ impl WasmEngine {
             duration: started.elapsed(),
             guest,
             unavailable,
-            host_calls,
             reads,
         }
     }

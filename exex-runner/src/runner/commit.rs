@@ -279,6 +279,14 @@ impl Runner {
                 None => batch.delete_blocks_from(*number),
             }
         }
+        // State answers (stored and cached) are kept while their block may still be
+        // reverted; without a state source none are written, so none are pruned.
+        let keep = self.config.finality_depth.max(self.config.reorg_blocks);
+        let state_below = self
+            .state
+            .as_ref()
+            .and(tip)
+            .map(|tip| tip.saturating_sub(keep));
         if let Some(cp) = checkpoint {
             if let Some(tip) = cp.tip
                 && !blocks.is_empty()
@@ -286,9 +294,8 @@ impl Runner {
                 batch.prune_blocks(tip.number.saturating_sub(self.config.reorg_blocks - 1));
             }
             batch.put_checkpoint(&cp);
-            if let Some(tip) = cp.tip {
-                let keep = self.config.finality_depth.max(self.config.reorg_blocks);
-                batch.prune_state_answers(tip.number.saturating_sub(keep));
+            if let Some(below) = state_below {
+                batch.prune_state_answers(below);
             }
         }
         batch.commit()?;
@@ -304,10 +311,8 @@ impl Runner {
         self.totals.invocations += summary.invocations;
         self.totals.failures += summary.failures;
         self.totals.unavailable += summary.unavailable;
-        // State answers are kept while their block may still be reverted.
-        if let (Some(state), Some(tip)) = (&self.state, tip) {
-            let keep = self.config.finality_depth.max(self.config.reorg_blocks);
-            state.cache().forget_below(tip.saturating_sub(keep));
+        if let (Some(state), Some(below)) = (&self.state, state_below) {
+            state.cache().forget_below(below);
         }
         Ok(summary)
     }

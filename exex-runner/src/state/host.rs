@@ -61,11 +61,6 @@ impl HostCalls {
         }
     }
 
-    /// Host calls made.
-    pub(crate) fn calls(&self) -> u32 {
-        self.calls
-    }
-
     /// Counts one call; `LIMIT_EXCEEDED` past the limit, `STATE_UNAVAILABLE` once the
     /// state was unavailable (the invocation will not be recorded; no more reads).
     fn begin(&mut self) -> Result<(), i32> {
