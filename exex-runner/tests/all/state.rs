@@ -335,6 +335,16 @@ fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
     assert_eq!(code_out, code.as_ref());
 }
 
+/// anvil with the fixture Token deployed (`supply` for DEV), the next block's number, and
+/// a follower from that block; `None` (the test skips) without anvil.
+fn token_chain(supply: u64) -> Option<(Anvil, Address, u64, xxfunc_runner::SinkReceiver)> {
+    let anvil = Anvil::start()?;
+    let token = deploy_token(&anvil, supply);
+    let start = anvil.head() + 1;
+    let rx = follow_from(&anvil, start);
+    Some((anvil, token, start, rx))
+}
+
 /// A follower of `anvil` from block `start`, on a thread of its own.
 fn follow_from(anvil: &Anvil, start: u64) -> xxfunc_runner::SinkReceiver {
     let follower = RpcFollower::connect(&anvil.url)
@@ -362,10 +372,9 @@ fn records_of(harness: &Harness, id: &FunctionId) -> Vec<(xxfunc_api::EventKind,
 
 #[test]
 fn erc20_balances_equal_anvils_eth_call_at_every_block_through_a_reorg() {
-    let Some(anvil) = Anvil::start() else { return };
-    let token = deploy_token(&anvil, 1_000_000);
-    let start = anvil.head() + 1;
-    let rx = follow_from(&anvil, start);
+    let Some((anvil, token, start, rx)) = token_chain(1_000_000) else {
+        return;
+    };
 
     // Blocks `start..start+4`: transfers among three holders, two in one block.
     transfer(&anvil, token, DEV, OTHER, 100);
@@ -532,11 +541,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 
 #[test]
 fn unavailable_state_is_retried_shown_in_status_and_never_quarantines() {
-    let Some(anvil) = Anvil::start() else { return };
-    let token = deploy_token(&anvil, 1_000);
-    let start = anvil.head() + 1;
+    let Some((anvil, token, start, rx)) = token_chain(1_000) else {
+        return;
+    };
     transfer(&anvil, token, DEV, OTHER, 10);
-    let rx = follow_from(&anvil, start);
     let events = follow(&rx, 1);
 
     let relay = Relay::start(&anvil.url);
@@ -590,11 +598,10 @@ fn unavailable_state_is_retried_shown_in_status_and_never_quarantines() {
 
 #[test]
 fn ten_functions_reading_one_block_cost_one_backend_read_per_request() {
-    let Some(anvil) = Anvil::start() else { return };
-    let token = deploy_token(&anvil, 1_000);
-    let start = anvil.head() + 1;
+    let Some((anvil, token, start, rx)) = token_chain(1_000) else {
+        return;
+    };
     transfer(&anvil, token, DEV, OTHER, 10);
-    let rx = follow_from(&anvil, start);
     let events = follow(&rx, 1);
     let mut harness = Harness::with_config(never_lag).unwrap();
     let source = StateSource::new(Arc::new(RpcState::new(&anvil.url).unwrap()));
@@ -619,10 +626,9 @@ fn ten_functions_reading_one_block_cost_one_backend_read_per_request() {
 
 #[test]
 fn a_revert_after_a_restart_answers_the_commits_reads_with_the_node_down() {
-    let Some(anvil) = Anvil::start() else { return };
-    let token = deploy_token(&anvil, 1_000);
-    let start = anvil.head() + 1;
-    let rx = follow_from(&anvil, start);
+    let Some((anvil, token, start, rx)) = token_chain(1_000) else {
+        return;
+    };
     transfer(&anvil, token, DEV, OTHER, 10);
     transfer(&anvil, token, OTHER, THIRD, 4);
     let commits = follow(&rx, 2);
