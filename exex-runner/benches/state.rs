@@ -129,6 +129,7 @@ fn main() {
         let scope = StateScope {
             source: source.clone(),
             at,
+            revert: false,
         };
         let envelope = Bytes::new();
         let outcome = engine.invoke(

@@ -246,6 +246,7 @@ fn run(engine: &WasmEngine, job: &Job, cutoffs: Cutoffs) -> (Vec<Outcome>, Optio
                 number: d.block.number,
                 hash: d.block.hash,
             },
+            revert: d.kind == EventKind::Revert,
         });
         let outcome = engine.invoke(
             &job.module,

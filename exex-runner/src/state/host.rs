@@ -83,7 +83,7 @@ impl HostCalls {
                     .into(),
             )),
             Some(_) if Instant::now() >= self.deadline => Err(Unavailable::deadline()),
-            Some(scope) => scope.source.read(&scope.at, request, self.deadline),
+            Some(scope) => scope.read(request, self.deadline),
         };
         if let Ok(answer) = &answer
             && !self.seen.contains(request)

@@ -223,9 +223,23 @@ impl StateSource {
         request: &StateRequest,
         deadline: Instant,
     ) -> Result<StateAnswer, Unavailable> {
+        self.read_at(at, request, deadline, true)
+    }
+
+    /// [`StateSource::read`], consulting the recorded answers on a miss only when
+    /// `recorded` (a commit's reads are recorded only once it is, so only a revert can
+    /// find them).
+    fn read_at(
+        &self,
+        at: &BlockAt,
+        request: &StateRequest,
+        deadline: Instant,
+        recorded: bool,
+    ) -> Result<StateAnswer, Unavailable> {
         self.cache
             .get_or_read(at, request, deadline, |at, request| {
-                if let Some(answer) = self.recorded.as_ref().and_then(|r| r.recorded(at, request)) {
+                let stored = self.recorded.as_ref().filter(|_| recorded);
+                if let Some(answer) = stored.and_then(|r| r.recorded(at, request)) {
                     return Ok(answer);
                 }
                 self.backend.read(at, request, deadline)
@@ -268,4 +282,22 @@ pub struct StateScope {
     pub source: StateSource,
     /// The event's block.
     pub at: BlockAt,
+    /// Whether the event is a revert of that block (only then can the answers recorded
+    /// with its commit be there to consult).
+    pub revert: bool,
+}
+
+impl StateScope {
+    /// Answers `request` at the event's block (see [`StateSource::read`]).
+    ///
+    /// # Errors
+    /// [`Unavailable`], from the backend or at the deadline.
+    pub fn read(
+        &self,
+        request: &StateRequest,
+        deadline: Instant,
+    ) -> Result<StateAnswer, Unavailable> {
+        self.source
+            .read_at(&self.at, request, deadline, self.revert)
+    }
 }

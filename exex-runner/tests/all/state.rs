@@ -257,6 +257,7 @@ fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
     let scope = StateScope {
         source: source.clone(),
         at,
+        revert: false,
     };
     let envelope = Bytes::from_static(b"");
     let outcome = engine.invoke(
