@@ -193,6 +193,7 @@ fn start_all(runner: &mut Runner, ids: &[(FunctionId, ModuleHash)]) {
                 desired: DesiredState::Started,
                 start: StartFrom::Head,
                 start_generation: 1,
+                sinks: Vec::new(),
             })
             .unwrap();
     }

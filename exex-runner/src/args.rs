@@ -22,7 +22,7 @@ use crate::{
     local_registry::LocalRegistry,
     modules::{ModuleSource, StoreModules},
     registry::Registry,
-    runner::Runner,
+    runner::{Runner, SinkPolicy},
     state::{RpcState, StateLimits, StateSource},
 };
 
@@ -115,13 +115,14 @@ pub struct RunnerArgs {
     pub metrics_addr: Option<SocketAddr>,
     /// Deliver a function's outputs to a sink (repeatable):
     /// FUNCTION=KIND:URL[,option=value...], KIND one of webhook (http(s)://...,
-    /// secret-env=VAR required), postgres (postgres://..., table=NAME) or nats
-    /// (nats://..., subject=PREFIX, stream=NAME); every kind takes name=NAME,
-    /// confirmations=N, attempts=N and timeout-ms=MS.
+    /// secret-env=VAR required), postgres (postgres://..., table=NAME,
+    /// password-env=VAR) or nats (nats://..., subject=PREFIX, stream=NAME); every
+    /// kind takes name=NAME, confirmations=N, attempts=N and timeout-ms=MS. Sinks
+    /// can also be configured in the registry (`cargo xxfunc sink add`).
     #[arg(long = "sink", value_name = "FUNCTION=KIND:URL[,OPT=V]")]
     pub sinks: Vec<String>,
-    /// Hosts sinks may reach (HOST or HOST:PORT, repeatable); without it any
-    /// host is allowed.
+    /// Hosts sinks may reach (HOST or HOST:PORT, repeatable), the --sink flags'
+    /// and the registry's; without it any host is allowed.
     #[arg(long = "sink-allow-host", value_name = "HOST[:PORT]")]
     pub sink_allow_hosts: Vec<String>,
 }
@@ -364,6 +365,12 @@ impl RunnerArgs {
             })?;
             runner.set_state(Some(StateSource::new(Arc::new(backend))));
         }
+        // Sinks the registry configures start under the same runner id and allow-list
+        // as the --sink flags.
+        runner.set_sink_policy(SinkPolicy {
+            runner_id: runner_id.clone(),
+            allow_hosts: self.sink_allow_hosts.clone(),
+        });
 
         for f in &self.functions {
             let (name, hash) = f
@@ -381,6 +388,7 @@ impl RunnerArgs {
                 desired: DesiredState::Started,
                 start: StartFrom::Head,
                 start_generation: 1,
+                sinks: Vec::new(),
             };
             runner.apply(&spec).map_err(|e| ArgsError::Function {
                 value: f.clone(),

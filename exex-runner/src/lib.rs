@@ -94,6 +94,7 @@
 //!     desired: DesiredState::Started,
 //!     start: StartFrom::Head,
 //!     start_generation: 1,
+//!     sinks: Vec::new(),
 //! })?;
 //! let source = FixtureSource::open("fixtures")?;
 //! let options = ServeOptions { until: UntilDone::SourceEnd, ..ServeOptions::default() };
@@ -149,7 +150,7 @@ pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
 pub use modules::{ModuleSource, StoreModules};
 pub use node::{BlockHashes, FinishedHeights, NodeLink, Resume, resume_head};
 pub use registry::Registry;
-pub use runner::{BatchSummary, Runner};
+pub use runner::{BatchSummary, Runner, SinkPolicy};
 pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use sinks::{BACKOFF_MAX, BACKOFF_MIN, SinkState, SinkStatus};
 pub use source::{

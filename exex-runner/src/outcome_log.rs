@@ -104,6 +104,13 @@ impl OutcomeLog {
         self.add_consumer(consumer)
     }
 
+    /// Stops waiting for `consumer` (a removed sink): pruning no longer takes its
+    /// acknowledgements into account, and later ones it records are not published.
+    pub(crate) fn remove_consumer(&self, consumer: &str) {
+        self.acks.lock().remove(consumer);
+        self.scopes.lock().remove(consumer);
+    }
+
     /// What every consumer of `id` acknowledged of it: the lowest
     /// acknowledgement, 0 when one has none, `u64::MAX` without consumers.
     pub(crate) fn acked_by_all(&self, id: &FunctionId) -> u64 {
@@ -131,17 +138,17 @@ impl OutcomeLog {
             .unwrap_or(0)
     }
 
-    /// Stores and publishes that `consumer` acknowledged `id` up to `seq`.
+    /// Stores and publishes that `consumer` acknowledged `id` up to `seq`
+    /// (published only while it is a consumer: a removed sink's last
+    /// acknowledgements never hold retention back again).
     ///
     /// # Errors
     /// A database error (the acknowledgement is then published anyway: it
     /// holds for this process, and is only resent after a restart).
     pub(crate) fn record_ack(&self, consumer: &str, id: &FunctionId, seq: u64) -> Result<()> {
-        self.acks
-            .lock()
-            .entry(consumer.to_string())
-            .or_default()
-            .insert(id.clone(), seq);
+        if let Some(acks) = self.acks.lock().get_mut(consumer) {
+            acks.insert(id.clone(), seq);
+        }
         self.db.put_ack(consumer, id, seq)
     }
 

@@ -24,7 +24,6 @@ use crate::{
     module_cache::{LoadedModule, ModuleCache},
     modules::ModuleSource,
     outcome_log::{LogBounds, OutcomeLog},
-    sinks::PendingSink,
     source::{BlockSource, ChainEvent},
     state::StateSource,
     state_db::{Checkpoint, FunctionRecord, StateDb},
@@ -35,7 +34,11 @@ mod desired;
 mod planner;
 mod report;
 mod retention;
+mod sinks;
 mod window;
+
+pub(crate) use sinks::SinkChange;
+pub use sinks::SinkPolicy;
 
 use planner::Planner;
 
@@ -118,8 +121,14 @@ pub struct Runner {
     /// Blocks reverted recently, by hash, so a function whose cursor was on
     /// one (it was running when the revert came) is reverted from here.
     orphans: window::Orphans,
-    /// Sinks [`serve`](crate::serve) starts.
-    sinks: Vec<PendingSink>,
+    /// Sink changes [`serve`](crate::serve) gives the sink engine.
+    sink_changes: Vec<SinkChange>,
+    /// Sinks the registry configured, as last applied.
+    registry_sinks: sinks::AppliedSinks,
+    /// Names of the sinks of `--sink` flags ([`Runner::add_sink`]).
+    flag_sinks: std::collections::BTreeSet<String>,
+    /// How registry-configured sinks are started.
+    sink_policy: SinkPolicy,
     /// Where functions' state reads go (`None`: they answer "state unavailable").
     state: Option<StateSource>,
     /// Functions waiting to run an event again after its state could not be read.
@@ -223,7 +232,10 @@ impl Runner {
             ready: Vec::new(),
             slow: HashMap::new(),
             orphans: window::Orphans::default(),
-            sinks: Vec::new(),
+            sink_changes: Vec::new(),
+            registry_sinks: sinks::AppliedSinks::new(),
+            flag_sinks: std::collections::BTreeSet::new(),
+            sink_policy: SinkPolicy::default(),
             state: None,
             retry: HashMap::new(),
             log: Arc::new(OutcomeLog::new(db.clone())),

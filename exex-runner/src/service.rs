@@ -189,6 +189,22 @@ impl StatusHandle {
             .and_then(|f| f.cursor)
     }
 
+    /// `report` with each function's sinks as the sink engine shows them.
+    pub(crate) fn with_sinks(&self, mut report: RunnerReport) -> RunnerReport {
+        let sinks = self.0.sinks.statuses();
+        if sinks.is_empty() {
+            return report;
+        }
+        for f in &mut report.functions {
+            f.sinks = sinks
+                .iter()
+                .filter(|s| s.function == f.id)
+                .map(SinkStatus::report)
+                .collect();
+        }
+        report
+    }
+
     pub(crate) fn set(&self, report: RunnerReport) {
         *self.0.report.write() = report;
     }
@@ -258,7 +274,8 @@ pub fn serve(
         .expect("spawning the chain source thread");
 
     // The sinks deliver from threads of their own, from now on.
-    let mut sinks = SinkEngine::start(runner.outcome_log(), runner.take_sinks(), &status);
+    let mut sinks = SinkEngine::new(runner.outcome_log());
+    sinks.apply(runner.take_sink_changes(), &status);
 
     let (control_tx, control_rx) = unbounded();
     let mut feed_thread: Option<JoinHandle<()>> = None;
@@ -267,6 +284,7 @@ pub fn serve(
     if let Some(registry) = &registry {
         let snapshot = registry.snapshot()?;
         runner.sync_snapshot(&snapshot)?;
+        sinks.apply(runner.take_sink_changes(), &status);
         let log = runner.outcome_log();
         log.add_consumer(pusher::CONSUMER)?;
         pusher = Some(Pusher::start(log, registry.clone(), status.clone()));
@@ -301,6 +319,7 @@ pub fn serve(
 
     let result = event_loop(
         &mut runner,
+        &mut sinks,
         &event_rx,
         &control_rx,
         reporter.as_ref(),
@@ -323,14 +342,20 @@ pub fn serve(
     if let Some(pusher) = &pusher {
         pusher.finish_by(flush_by);
     }
+    let mut sinks = Some(sinks);
     if options.until == UntilDone::SourceEnd && result.is_ok() {
-        sinks.finish_by(Instant::now() + options.sink_drain);
-    } else {
-        sinks.finish_by(flush_by);
+        // A replay to its end: the sinks catch up first, so the last report shows
+        // where they ended.
+        if let Some(mut engine) = sinks.take() {
+            engine.finish_by(Instant::now() + options.sink_drain);
+            engine.join();
+        }
+    } else if let Some(engine) = &mut sinks {
+        engine.finish_by(flush_by);
     }
     if let Some(reporter) = reporter {
         // The last report: nothing runs any more once serve returns.
-        let mut last = runner.report();
+        let mut last = status.with_sinks(runner.report());
         for f in &mut last.functions {
             if f.observed == ObservedState::Running {
                 f.observed = ObservedState::Stopped;
@@ -341,8 +366,10 @@ pub fn serve(
     if let Some(pusher) = pusher {
         pusher.join_by(flush_by);
     }
-    sinks.join();
-    status.set(runner.report());
+    if let Some(engine) = sinks {
+        engine.join();
+    }
+    status.set(status.with_sinks(runner.report()));
     result?;
     match source_result {
         Ok(()) | Err(RunnerError::Stopped) => Ok(runner),
@@ -350,8 +377,10 @@ pub fn serve(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn event_loop(
     runner: &mut Runner,
+    sinks: &mut SinkEngine,
     events: &Receiver<SourceMessage>,
     control: &Receiver<Control>,
     reporter: Option<&Reporter>,
@@ -366,7 +395,7 @@ fn event_loop(
     // runner's answer within a fraction of a second.
     let mut changed = false;
     let max = runner.config().max_batch_events.max(1);
-    status.set(runner.report());
+    status.set(status.with_sinks(runner.report()));
     while !stop.is_stopped() {
         let mut batch = Vec::new();
         let mut idle = false;
@@ -374,6 +403,7 @@ fn event_loop(
             recv(control) -> msg => {
                 if let Ok(Control::Entry(entry)) = msg {
                     runner.apply_feed_entry(&entry)?;
+                    sinks.apply(runner.take_sink_changes(), status);
                     changed = true;
                 }
             }
@@ -409,9 +439,12 @@ fn event_loop(
             {
                 // Drain control messages that raced the end, then finish.
                 match control.recv_timeout(Duration::from_millis(1)) {
-                    Ok(Control::Entry(entry)) => runner.apply_feed_entry(&entry)?,
+                    Ok(Control::Entry(entry)) => {
+                        runner.apply_feed_entry(&entry)?;
+                        sinks.apply(runner.take_sink_changes(), status);
+                    }
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                        status.set(runner.report());
+                        status.set(status.with_sinks(runner.report()));
                         return Ok(());
                     }
                 }
@@ -420,7 +453,7 @@ fn event_loop(
                 std::thread::sleep(options.idle);
             }
         }
-        let report = runner.report();
+        let report = status.with_sinks(runner.report());
         let since = last_report.elapsed();
         if let Some(reporter) = reporter
             && (since >= options.report_every || (changed && since >= REPORT_CHANGE_AFTER))

@@ -53,7 +53,7 @@ use xxfunc_api::{
 };
 use xxfunc_sinks::{Batch, DeliveryError, Sink, SinkCursor, SinkKind, SinkSpec};
 
-use crate::{outcome_log::OutcomeLog, service::StatusHandle};
+use crate::{outcome_log::OutcomeLog, runner::SinkChange, service::StatusHandle};
 
 /// First wait after a failed attempt; doubled per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -154,11 +154,37 @@ pub struct SinkStatus {
     pub failed_attempts: u64,
 }
 
-/// One sink's shared slot: its status and its retry request.
+impl SinkStatus {
+    /// As a runner report carries it.
+    pub fn report(&self) -> xxfunc_api::sinks::SinkReport {
+        xxfunc_api::sinks::SinkReport {
+            name: self.name.clone(),
+            kind: self.kind,
+            target: self.target.clone(),
+            confirmations: self.confirmations,
+            state: self.state.as_str().to_string(),
+            cursor_outcome: self.cursor.outcome,
+            cursor_item: self.cursor.item,
+            block: self.block,
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            lag_blocks: self.lag_blocks,
+            lag_records: self.lag_records,
+            delivered_batches: self.delivered_batches,
+            delivered_records: self.delivered_records,
+        }
+    }
+}
+
+/// One sink's shared slot: its status, its retry request and its stop request.
 #[derive(Debug)]
 struct Slot {
     status: Mutex<SinkStatus>,
     retry: AtomicBool,
+    /// Asked to stop for good (removed or reconfigured by the registry).
+    removed: AtomicBool,
+    /// And to forget its cursor then (removed).
+    forget: AtomicBool,
 }
 
 /// The sinks' statuses, shared by the engine's threads and the
@@ -173,6 +199,8 @@ impl SinkBoard {
         let slot = Arc::new(Slot {
             status: Mutex::new(status),
             retry: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
+            forget: AtomicBool::new(false),
         });
         let mut slots = self.slots.lock();
         slots.retain(|s| s.status.lock().name != slot.status.lock().name);
@@ -186,6 +214,25 @@ impl SinkBoard {
             .iter()
             .map(|s| s.status.lock().clone())
             .collect()
+    }
+
+    /// Takes `slot` off the board (its sink is gone), unless another took its place.
+    fn drop_slot(&self, slot: &Arc<Slot>) {
+        self.slots.lock().retain(|s| !Arc::ptr_eq(s, slot));
+    }
+
+    /// Asks sink `name` to stop for good (forgetting its cursor if `forget`), and takes
+    /// it off the board.
+    fn stop(&self, name: &str, forget: bool) {
+        let mut slots = self.slots.lock();
+        slots.retain(|s| {
+            if s.status.lock().name != name {
+                return true;
+            }
+            s.forget.store(forget, Ordering::SeqCst);
+            s.removed.store(true, Ordering::SeqCst);
+            false
+        });
     }
 
     pub(crate) fn retry(&self, name: &str) -> bool {
@@ -224,39 +271,65 @@ pub(crate) struct SinkEngine {
 }
 
 impl SinkEngine {
-    /// Starts one thread per sink.
-    pub(crate) fn start(
-        log: Arc<OutcomeLog>,
-        sinks: Vec<PendingSink>,
-        status: &StatusHandle,
-    ) -> Self {
-        let mut threads = Vec::new();
-        for pending in sinks {
-            let name = pending.spec.name.clone();
-            let slot = status.sink_board().add(initial_status(&pending));
-            let (done_tx, done) = bounded(0);
-            let worker = Worker {
-                log: log.clone(),
-                slot,
-                status: status.clone(),
-                consumer: consumer(&name),
-                spec: pending.spec,
-                sink: pending.sink,
-                runner_id: pending.runner_id,
-                rng: seed(),
-                last_warn: None,
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("xxfunc-sink-{name}"))
-                .spawn(move || worker.run(done_tx))
-                .expect("spawning a sink thread");
-            threads.push((name, thread, done));
-        }
+    /// The engine, with no sink yet: [`SinkEngine::apply`] starts them.
+    pub(crate) fn new(log: Arc<OutcomeLog>) -> Self {
         Self {
             log,
-            threads,
+            threads: Vec::new(),
             deadline: None,
         }
+    }
+
+    /// Applies the runner's sink changes: starts a thread per new sink (one that
+    /// takes the place of a stopping sink of the same name waits for it first), stops
+    /// removed ones, retries, and shows sinks the runner refused.
+    pub(crate) fn apply(&mut self, changes: Vec<SinkChange>, status: &StatusHandle) {
+        if changes.is_empty() {
+            return;
+        }
+        self.threads.retain(|(_, thread, _)| !thread.is_finished());
+        for change in changes {
+            match change {
+                SinkChange::Start(pending) => self.start_one(*pending, status),
+                SinkChange::Refuse(refused) => {
+                    status.sink_board().add(*refused);
+                }
+                SinkChange::Stop { name, forget } => status.sink_board().stop(&name, forget),
+                SinkChange::Retry(name) => {
+                    status.sink_board().retry(&name);
+                }
+            }
+        }
+        self.log.notify();
+    }
+
+    fn start_one(&mut self, pending: PendingSink, status: &StatusHandle) {
+        let name = pending.spec.name.clone();
+        let after = self
+            .threads
+            .iter()
+            .rev()
+            .find(|(n, thread, _)| *n == name && !thread.is_finished())
+            .map(|(_, _, done)| done.clone());
+        let slot = status.sink_board().add(initial_status(&pending));
+        let (done_tx, done) = bounded(0);
+        let worker = Worker {
+            log: self.log.clone(),
+            slot,
+            status: status.clone(),
+            consumer: consumer(&name),
+            spec: pending.spec,
+            sink: pending.sink,
+            runner_id: pending.runner_id,
+            rng: seed(),
+            last_warn: None,
+            after,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("xxfunc-sink-{name}"))
+            .spawn(move || worker.run(done_tx))
+            .expect("spawning a sink thread");
+        self.threads.push((name, thread, done));
     }
 
     /// Asks every sink to deliver what it can until `deadline` (returning
@@ -347,6 +420,8 @@ struct Worker {
     runner_id: String,
     rng: u64,
     last_warn: Option<Instant>,
+    /// The thread of the sink of this name this one replaces, until it ends.
+    after: Option<Receiver<()>>,
 }
 
 /// Where the worker stands while feeding outcomes.
@@ -404,6 +479,10 @@ impl Drop for PanicGuard {
 impl Worker {
     fn run(mut self, _done: Sender<()>) {
         let _guard = PanicGuard(self.slot.clone());
+        if let Some(before) = self.after.take() {
+            // Disconnected once the sink it replaces has stopped.
+            let _ = before.recv();
+        }
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -415,10 +494,32 @@ impl Worker {
             }
         };
         let _ = self.deliver_loop(&runtime);
-        let mut s = self.slot.status.lock();
-        if s.state != SinkState::Failed {
-            s.state = SinkState::Stopped;
+        {
+            let mut s = self.slot.status.lock();
+            if s.state != SinkState::Failed {
+                s.state = SinkState::Stopped;
+            }
         }
+        if self.slot.removed.load(Ordering::SeqCst) {
+            self.status.sink_board().drop_slot(&self.slot);
+            if self.slot.forget.load(Ordering::SeqCst) {
+                match self.log.db().forget_sink(self.name(), &self.consumer) {
+                    Ok(()) => {
+                        tracing::info!(sink = %self.name(), "sink {} stopped and forgotten", self.name())
+                    }
+                    Err(e) => {
+                        tracing::warn!(sink = %self.name(), "forgetting the cursor of removed sink {}: {e}", self.name())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether to stop now: the runner stops and its deadline passed, or the sink was
+    /// removed.
+    fn halted(&self) -> bool {
+        self.slot.removed.load(Ordering::SeqCst)
+            || self.finish_deadline().is_some_and(|d| Instant::now() >= d)
     }
 
     fn name(&self) -> &str {
@@ -481,7 +582,7 @@ impl Worker {
         let mut filter = ConfirmationFilter::new(self.spec.confirmations);
         loop {
             let (generation, finish_by) = self.log.wake_state();
-            if finish_by.is_some_and(|d| Instant::now() >= d) {
+            if self.halted() {
                 return Err(Halt::Finished);
             }
             self.handle_retry_request();
@@ -696,7 +797,7 @@ impl Worker {
         let mut permanent = 0u32;
         loop {
             let deadline = self.finish_deadline();
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if self.halted() {
                 return Err(Halt::Finished);
             }
             self.handle_retry_request();
@@ -788,6 +889,9 @@ impl Worker {
             return Err(Halt::Finished);
         }
         while Instant::now() < until {
+            if self.slot.removed.load(Ordering::SeqCst) {
+                return Err(Halt::Finished);
+            }
             if self.slot.retry.load(Ordering::SeqCst) {
                 return Ok(());
             }
@@ -813,7 +917,7 @@ impl Worker {
                 s.attempts = 0;
                 return Ok(());
             }
-            if self.finish_deadline().is_some() {
+            if self.finish_deadline().is_some() || self.slot.removed.load(Ordering::SeqCst) {
                 return Err(Halt::Finished);
             }
             self.log

@@ -409,6 +409,17 @@ impl StateDb {
             .map_err(|e| self.err(e))
     }
 
+    /// Forgets sink `name`: its cursor and the acknowledgements of its
+    /// `consumer` (a removed sink; one added again later starts afresh).
+    pub(crate) fn forget_sink(&self, name: &str, consumer: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META), sink_key(name));
+        for id in self.acks(consumer)?.keys() {
+            batch.delete_cf(self.cf(CF_META), ack_key(consumer, id));
+        }
+        self.db.write(batch).map_err(|e| self.err(e))
+    }
+
     /// The stored recent blocks, oldest first. An entry that does not decode
     /// ends the list there (blocks are only a reorg aid, never required).
     pub(crate) fn recent_blocks(&self) -> Result<Vec<Arc<ChainBlock>>> {

@@ -253,6 +253,14 @@ impl Harness {
             .expect("the harness always holds a runner between calls")
     }
 
+    /// Takes the runner out (to [`serve`](crate::serve) it); the harness keeps its
+    /// store and directory, and holds no runner until [`Harness::restart`].
+    pub fn take_runner(&mut self) -> Runner {
+        self.runner
+            .take()
+            .expect("the harness always holds a runner between calls")
+    }
+
     /// The module source the runner fetches from.
     pub fn modules(&self) -> Arc<StoreModules> {
         self.store.clone()
@@ -268,7 +276,10 @@ impl Harness {
     /// # Errors
     /// When the runner cannot be reopened.
     pub fn restart(&mut self) -> Result<()> {
-        let config = self.runner().config().clone();
+        let config = match &self.runner {
+            Some(r) => r.config().clone(),
+            None => RunnerConfig::new(self.dir.path()),
+        };
         // Drop the old runner first: RocksDB allows one opener per directory.
         self.runner = None;
         self.runner = Some(Runner::open(config, self.store.clone())?);
@@ -315,6 +326,7 @@ impl Harness {
             desired: DesiredState::Started,
             start,
             start_generation: self.generation,
+            sinks: Vec::new(),
         };
         self.runner_mut().apply(&spec)?;
         Ok(id)

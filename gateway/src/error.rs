@@ -87,7 +87,10 @@ impl ApiError {
                     RegistryError::AfterBeyondHead { .. } => {
                         (S::BAD_REQUEST, codes::AFTER_BEYOND_HEAD)
                     }
+                    RegistryError::SinkNotFound { .. } => (S::NOT_FOUND, codes::NOT_FOUND),
+                    RegistryError::SinkNameTaken { .. } => (S::CONFLICT, codes::CONFLICT),
                     RegistryError::InvalidRunner { .. }
+                    | RegistryError::InvalidSink { .. }
                     | RegistryError::InvalidOutcomes { .. }
                     | RegistryError::InvalidQuery { .. } => (S::BAD_REQUEST, codes::BAD_REQUEST),
                     RegistryError::Db { .. } => (S::SERVICE_UNAVAILABLE, codes::BACKEND),

@@ -25,6 +25,7 @@ use xxfunc_api::{
     GcResponse, Health, LogsPage, PinResponse, RunnerReport, StartRequest, UploadResponse,
     openapi::ModuleHashSchema,
     outputs::{OutcomesAck, OutcomesPage, OutputItem, OutputsPage},
+    sinks::{SinkConfig, SinksView},
 };
 
 /// The document served at `GET /v1/openapi.json`, built once.
@@ -51,8 +52,8 @@ pub(crate) fn json() -> &'static str {
     servers((url = "http://127.0.0.1:8722")),
     paths(
         health, metrics, openapi_document, upload_module, download_module, gc, list_functions,
-        get_function, bind, start, stop, pin, unpin, logs, outputs, feed_snapshot, feed,
-        report, outcomes,
+        get_function, bind, start, stop, pin, unpin, logs, outputs, list_sinks, set_sink,
+        remove_sink, retry_sink, feed_snapshot, feed, report, outcomes,
     ),
     // The error response is written by hand, so its schema is named here.
     components(schemas(ErrorBody), responses(ErrorResponse)),
@@ -432,6 +433,93 @@ fn logs() {}
 )]
 #[allow(dead_code)]
 fn outputs() {}
+
+/// A function's sinks, each with every runner's report of it.
+///
+/// A sink delivers the function's output records to a webhook, a PostgreSQL table or a
+/// NATS JetStream subject, from each runner's outcome log, with its own cursor and
+/// confirmations depth. Runners report its state: `starting`, `delivering`, `idle`,
+/// `retrying`, `failed` or `stopped`, with cursor, lag, attempts and last error.
+#[utoipa::path(
+    get, path = "/v1/functions/{name}/sinks", operation_id = "list_sinks",
+    params(("name" = String, Path, description = SELECTOR)),
+    responses(
+        (status = 200, description = "OK", body = SinksView),
+        (status = 400, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 409, response = ErrorResponse),
+    ),
+)]
+#[allow(dead_code)]
+fn list_sinks() {}
+
+/// Add a sink, or replace its configuration.
+///
+/// The configuration is checked with the runner's own rules (400 `bad_request` naming
+/// the field). Secrets are never part of it: a webhook's signing secret and a database
+/// password are named by the runner's environment variable holding them (`secret_env`,
+/// `password_env`); a URL with a password is refused. Sink names are unique in the
+/// registry (409 `conflict` when another function has the name). Runners pick the change
+/// up from the feed.
+#[utoipa::path(
+    put, path = "/v1/functions/{name}/sinks/{sink}", operation_id = "set_sink",
+    params(
+        ("name" = String, Path, description = SELECTOR),
+        ("sink" = String, Path, description = "The sink's name: [a-z0-9][a-z0-9._-]{0,62}."),
+    ),
+    request_body(content = SinkConfig, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The function's sinks", body = SinksView),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 409, response = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[allow(dead_code)]
+fn set_sink() {}
+
+/// Remove a sink. Runners stop it and forget its cursor.
+#[utoipa::path(
+    delete, path = "/v1/functions/{name}/sinks/{sink}", operation_id = "remove_sink",
+    params(
+        ("name" = String, Path, description = SELECTOR),
+        ("sink" = String, Path, description = "The sink's name."),
+    ),
+    responses(
+        (status = 200, description = "The sinks left", body = SinksView),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 409, response = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[allow(dead_code)]
+fn remove_sink() {}
+
+/// Resume a `failed` sink: runners deliver from its cursor again (nothing is skipped).
+#[utoipa::path(
+    post, path = "/v1/functions/{name}/sinks/{sink}/retry", operation_id = "retry_sink",
+    params(
+        ("name" = String, Path, description = SELECTOR),
+        ("sink" = String, Path, description = "The sink's name."),
+    ),
+    responses(
+        (status = 200, description = "The function's sinks", body = SinksView),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 409, response = ErrorResponse),
+    ),
+    security(("bearer" = [])),
+)]
+#[allow(dead_code)]
+fn retry_sink() {}
 
 /// Every function's spec and the feed seq it reflects.
 ///

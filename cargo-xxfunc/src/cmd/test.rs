@@ -160,6 +160,7 @@ fn replay(
             desired: DesiredState::Started,
             start: StartFrom::Head,
             start_generation: 1,
+            sinks: Vec::new(),
         })
         .context("starting the function in the runner")?;
     if let Some(reason) = runner.function_report(&id).and_then(|r| match r.observed {

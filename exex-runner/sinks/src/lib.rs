@@ -53,7 +53,7 @@ mod spec;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
-pub use spec::{SinkKind, SinkSpec, SpecError, check_allowed};
+pub use spec::{ConfigError, SinkKind, SinkSpec, SpecError, check_allowed};
 
 /// A boxed future, as the [`Sink`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -279,6 +279,14 @@ pub trait Sink: Send {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
+    /// The password's environment variable is not set.
+    #[error("sink {sink}: password-env {var} is not set in the runner's environment")]
+    PasswordMissing {
+        /// The sink.
+        sink: String,
+        /// The variable.
+        var: String,
+    },
     /// The secret's environment variable is not set.
     #[error("sink {sink}: secret-env {var} is not set in the runner's environment")]
     SecretMissing {
@@ -342,6 +350,6 @@ pub fn build(spec: &SinkSpec) -> Result<Box<dyn Sink>, BuildError> {
     Err(BuildError::NotBuilt {
         sink: spec.name.clone(),
         kind: spec.kind,
-        feature: spec.kind.feature(),
+        feature: spec.kind.as_str(),
     })
 }

@@ -81,6 +81,13 @@ impl PostgresSink {
                     reason: format!("{}: {e}", spec.redacted()),
                 })?;
         let mut config = config;
+        if let Some(var) = &spec.password_env {
+            let password = std::env::var(var).map_err(|_| BuildError::PasswordMissing {
+                sink: spec.name.clone(),
+                var: var.clone(),
+            })?;
+            config.password(password);
+        }
         config.connect_timeout(spec.timeout);
         config.application_name("xxfunc-sink");
         let manager = Manager::from_config(

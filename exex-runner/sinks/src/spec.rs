@@ -1,5 +1,6 @@
-//! [`SinkSpec`]: one sink's configuration, parsed once from the runner's
-//! `--sink` flag:
+//! [`SinkSpec`]: one sink's configuration, checked once by
+//! [`SinkSpec::from_config`] from the registry's [`SinkConfig`] (the gateway's sink API)
+//! or parsed from the runner's `--sink` flag:
 //!
 //! ```text
 //! FUNCTION=KIND:TARGET[,OPTION=VALUE]...
@@ -11,58 +12,20 @@
 //!   attempts=N          attempts of a permanently refused batch before `failed` [3]
 //!   timeout-ms=MS       per attempt [10000]
 //!   secret-env=VAR      webhook: the variable holding the whsec_ secret (required)
+//!   password-env=VAR    postgres: the variable holding the database password
 //!   table=NAME          postgres: the records table [xxfunc_records]
 //!   subject=PREFIX      nats: subjects are PREFIX.FUNCTION [xxfunc]
 //!   stream=NAME         nats: the JetStream stream, created if absent [XXFUNC]
 //! ```
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{str::FromStr, time::Duration};
 
-use serde::{Deserialize, Serialize};
 use url::Url;
-use xxfunc_api::FunctionId;
-
-/// The kinds of sink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkKind {
-    /// Signed HTTP POSTs.
-    Webhook,
-    /// Rows in PostgreSQL.
-    Postgres,
-    /// NATS JetStream messages.
-    Nats,
-}
-
-impl SinkKind {
-    /// The name in `--sink` and in status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Webhook => "webhook",
-            Self::Postgres => "postgres",
-            Self::Nats => "nats",
-        }
-    }
-
-    /// The cargo feature of `xxfunc-sinks` that adds it.
-    pub fn feature(self) -> &'static str {
-        self.as_str()
-    }
-
-    fn schemes(self) -> &'static [&'static str] {
-        match self {
-            Self::Webhook => &["http", "https"],
-            Self::Postgres => &["postgres", "postgresql"],
-            Self::Nats => &["nats", "tls"],
-        }
-    }
-}
-
-impl fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use xxfunc_api::sinks::SinkKind;
+use xxfunc_api::{
+    FunctionId,
+    sinks::{SinkConfig, valid_sink_name},
+};
 
 /// One sink of one function.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +47,8 @@ pub struct SinkSpec {
     pub timeout: Duration,
     /// Webhook: the environment variable holding the `whsec_` secret.
     pub secret_env: Option<String>,
+    /// PostgreSQL: the environment variable holding the password.
+    pub password_env: Option<String>,
     /// PostgreSQL: the records table.
     pub table: String,
     /// NATS: the subject prefix.
@@ -166,15 +131,6 @@ pub enum SpecError {
     },
 }
 
-fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
-}
-
 fn valid_identifier(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
@@ -184,9 +140,159 @@ fn valid_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
+/// What is wrong with one field of a sink's configuration ([`SinkSpec::from_config`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigError {
+    /// The field, as the API names it (`url`, `secret_env`, ...).
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+fn config_err(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        reason: reason.into(),
+    }
+}
+
+impl SinkSpec {
+    /// The sink `config` describes, of `function`'s outputs, named `name` (default
+    /// `FUNCTION-KIND`). The one check of a sink's configuration: the runner's `--sink`
+    /// flag and the gateway's sink API both go through it.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field that is wrong: a name that is not a sink
+    /// name, a URL not of the kind's schemes or without a host, an option of another
+    /// kind, a webhook without `secret_env`, a number out of range, a malformed table,
+    /// subject or stream.
+    pub fn from_config(
+        function: FunctionId,
+        name: Option<&str>,
+        config: &SinkConfig,
+    ) -> Result<Self, ConfigError> {
+        let kind = config.kind;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => format!("{function}-{kind}"),
+        };
+        if !valid_sink_name(&name) {
+            return Err(config_err(
+                "name",
+                format!("{name:?} is not a sink name: use [a-z0-9][a-z0-9._-]{{0,62}}"),
+            ));
+        }
+        let url = Url::parse(&config.url).map_err(|e| config_err("url", e.to_string()))?;
+        if !kind.schemes().contains(&url.scheme()) {
+            return Err(config_err(
+                "url",
+                format!(
+                    "a {kind} sink takes a {} URL",
+                    kind.schemes().join(":// or ") + "://"
+                ),
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(config_err("url", "no host"));
+        }
+        let only = |field: &'static str, present: bool, k: SinkKind| {
+            if present && kind != k {
+                Err(config_err(field, format!("only for {k} sinks")))
+            } else {
+                Ok(())
+            }
+        };
+        only("secret_env", config.secret_env.is_some(), SinkKind::Webhook)?;
+        only(
+            "password_env",
+            config.password_env.is_some(),
+            SinkKind::Postgres,
+        )?;
+        only("table", config.table.is_some(), SinkKind::Postgres)?;
+        only("subject", config.subject.is_some(), SinkKind::Nats)?;
+        only("stream", config.stream.is_some(), SinkKind::Nats)?;
+        let attempts = config.attempts.unwrap_or(DEFAULT_ATTEMPTS);
+        if attempts < 1 {
+            return Err(config_err("attempts", "a number of at least 1"));
+        }
+        let timeout = match config.timeout_ms {
+            None => DEFAULT_TIMEOUT,
+            Some(0) => return Err(config_err("timeout_ms", "milliseconds, at least 1")),
+            Some(ms) => Duration::from_millis(ms),
+        };
+        let var = |field: &'static str, v: &Option<String>| match v {
+            Some(v) if !valid_env_var(v) => Err(config_err(
+                field,
+                format!(
+                    "{v:?} is not the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*)"
+                ),
+            )),
+            _ => Ok(v.clone()),
+        };
+        let secret_env = var("secret_env", &config.secret_env)?;
+        let password_env = var("password_env", &config.password_env)?;
+        if kind == SinkKind::Webhook && secret_env.is_none() {
+            return Err(config_err(
+                "secret_env",
+                "a webhook sink signs its requests: name the runner's environment variable                  holding a whsec_ secret",
+            ));
+        }
+        let table = config
+            .table
+            .clone()
+            .unwrap_or_else(|| "xxfunc_records".into());
+        if !valid_identifier(&table) {
+            return Err(config_err(
+                "table",
+                "a table name matches [a-z_][a-z0-9_]{0,62}",
+            ));
+        }
+        let subject = config.subject.clone().unwrap_or_else(|| "xxfunc".into());
+        if subject.is_empty()
+            || subject.split('.').any(str::is_empty)
+            || subject.contains(['*', '>', ' '])
+        {
+            return Err(config_err(
+                "subject",
+                "a subject prefix like xxfunc or app.outputs",
+            ));
+        }
+        let stream = config.stream.clone().unwrap_or_else(|| "XXFUNC".into());
+        if stream.is_empty() || stream.contains(['.', '*', '>', ' ', '/']) {
+            return Err(config_err(
+                "stream",
+                "a stream name without . * > / or spaces",
+            ));
+        }
+        Ok(SinkSpec {
+            name,
+            function,
+            kind,
+            target: url,
+            confirmations: config.confirmations,
+            attempts,
+            timeout,
+            secret_env,
+            password_env,
+            table,
+            subject,
+            stream,
+        })
+    }
+}
+
+fn valid_env_var(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
 impl FromStr for SinkSpec {
     type Err = SpecError;
 
+    /// `FUNCTION=KIND:TARGET[,OPTION=VALUE]...`, checked by [`SinkSpec::from_config`].
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let syntax = || SpecError::Syntax {
             input: input.to_string(),
@@ -199,46 +305,13 @@ impl FromStr for SinkSpec {
         let mut parts = rest.split(',');
         let first = parts.next().ok_or_else(syntax)?;
         let (kind, target) = first.split_once(':').ok_or_else(syntax)?;
-        let kind = match kind {
-            "webhook" => SinkKind::Webhook,
-            "postgres" | "postgresql" => SinkKind::Postgres,
-            "nats" => SinkKind::Nats,
-            other => {
-                return Err(SpecError::Kind {
-                    input: input.to_string(),
-                    kind: other.to_string(),
-                });
-            }
-        };
-        let target_err = |reason: String| SpecError::Target {
+        let kind: SinkKind = kind.parse().map_err(|_| SpecError::Kind {
             input: input.to_string(),
-            target: target.to_string(),
-            reason,
-        };
-        let url = Url::parse(target).map_err(|e| target_err(e.to_string()))?;
-        if !kind.schemes().contains(&url.scheme()) {
-            return Err(target_err(format!(
-                "a {kind} sink takes a {} URL",
-                kind.schemes().join(":// or ") + "://"
-            )));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(target_err("no host".into()));
-        }
-        let mut spec = SinkSpec {
-            name: format!("{function}-{kind}"),
-            function,
-            kind,
-            target: url,
-            confirmations: 0,
-            attempts: DEFAULT_ATTEMPTS,
-            timeout: DEFAULT_TIMEOUT,
-            secret_env: None,
-            table: "xxfunc_records".into(),
-            subject: "xxfunc".into(),
-            stream: "XXFUNC".into(),
-        };
-        let mut seen: Vec<&str> = Vec::new();
+            kind: kind.to_string(),
+        })?;
+        let mut config = SinkConfig::new(kind, target);
+        let mut name = None;
+        let mut seen: Vec<(&str, &str)> = Vec::new();
         for part in parts {
             let option_err = |reason: &str| SpecError::Option {
                 input: input.to_string(),
@@ -248,99 +321,59 @@ impl FromStr for SinkSpec {
             let (key, value) = part
                 .split_once('=')
                 .ok_or_else(|| option_err("expected option=value"))?;
-            if seen.contains(&key) {
+            if seen.iter().any(|(k, _)| *k == key) {
                 return Err(option_err("given twice"));
             }
-            seen.push(key);
-            let only = |k: SinkKind| {
-                if kind == k {
-                    Ok(())
-                } else {
-                    Err(option_err(&format!("only for {k} sinks")))
-                }
-            };
+            seen.push((key, part));
+            let text = || Some(value.to_string());
             match key {
-                "name" => {
-                    if !valid_name(value) {
-                        return Err(option_err("a sink name matches [a-z0-9][a-z0-9._-]{0,62}"));
-                    }
-                    spec.name = value.to_string();
-                }
+                "name" => name = Some(value),
                 "confirmations" => {
-                    spec.confirmations = value
+                    config.confirmations = value
                         .parse()
                         .map_err(|_| option_err("a number of blocks"))?;
                 }
                 "attempts" => {
-                    spec.attempts = value
-                        .parse()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| option_err("a number of at least 1"))?;
-                }
-                "timeout-ms" => {
-                    spec.timeout = Duration::from_millis(
+                    config.attempts = Some(
                         value
                             .parse()
-                            .ok()
-                            .filter(|n| *n >= 1)
-                            .ok_or_else(|| option_err("milliseconds, at least 1"))?,
+                            .map_err(|_| option_err("a number of at least 1"))?,
                     );
                 }
-                "secret-env" => {
-                    only(SinkKind::Webhook)?;
-                    if value.is_empty() {
-                        return Err(option_err("the name of an environment variable"));
-                    }
-                    spec.secret_env = Some(value.to_string());
+                "timeout-ms" => {
+                    config.timeout_ms = Some(
+                        value
+                            .parse()
+                            .map_err(|_| option_err("milliseconds, at least 1"))?,
+                    );
                 }
-                "table" => {
-                    only(SinkKind::Postgres)?;
-                    if !valid_identifier(value) {
-                        return Err(option_err("a table name matches [a-z_][a-z0-9_]{0,62}"));
-                    }
-                    spec.table = value.to_string();
-                }
-                "subject" => {
-                    only(SinkKind::Nats)?;
-                    if value.is_empty()
-                        || value.split('.').any(str::is_empty)
-                        || value.contains(['*', '>', ' '])
-                    {
-                        return Err(option_err("a subject prefix like xxfunc or app.outputs"));
-                    }
-                    spec.subject = value.to_string();
-                }
-                "stream" => {
-                    only(SinkKind::Nats)?;
-                    if value.is_empty() || value.contains(['.', '*', '>', ' ', '/']) {
-                        return Err(option_err("a stream name without . * > / or spaces"));
-                    }
-                    spec.stream = value.to_string();
-                }
+                "secret-env" => config.secret_env = text(),
+                "password-env" => config.password_env = text(),
+                "table" => config.table = text(),
+                "subject" => config.subject = text(),
+                "stream" => config.stream = text(),
                 _ => return Err(option_err("unknown option")),
             }
         }
-        if kind == SinkKind::Webhook && spec.secret_env.is_none() {
-            return Err(SpecError::Option {
+        SinkSpec::from_config(function, name, &config).map_err(|e| {
+            if e.field == "url" {
+                return SpecError::Target {
+                    input: input.to_string(),
+                    target: target.to_string(),
+                    reason: e.reason,
+                };
+            }
+            let flag = e.field.replace('_', "-");
+            let option = seen
+                .iter()
+                .find(|(k, _)| *k == flag)
+                .map_or(flag.clone(), |(_, part)| (*part).to_string());
+            SpecError::Option {
                 input: input.to_string(),
-                option: "secret-env".into(),
-                reason: "a webhook sink signs its requests: give secret-env=VAR, VAR holding \
-                         a whsec_ secret"
-                    .into(),
-            });
-        }
-        if !valid_name(&spec.name) {
-            return Err(SpecError::Option {
-                input: input.to_string(),
-                option: "name".into(),
-                reason: format!(
-                    "the default name {:?} is not a sink name; give name=NAME",
-                    spec.name
-                ),
-            });
-        }
-        Ok(spec)
+                option,
+                reason: e.reason,
+            }
+        })
     }
 }
 
@@ -463,6 +496,57 @@ mod tests {
         assert!(err("erc20=nats:nats://x,confirmations=-1").contains("a number of blocks"));
         assert!(err("erc20=nats:nats://x,name=a,name=b").contains("given twice"));
         assert!(err("Bad Name=nats:nats://x").contains("Bad Name"));
+    }
+
+    #[test]
+    fn the_registry_configuration_and_the_flag_are_one_rule() {
+        let function: FunctionId = "erc20".parse().unwrap();
+        let config = SinkConfig {
+            password_env: Some("PGPASS".into()),
+            table: Some("transfers".into()),
+            confirmations: 3,
+            ..SinkConfig::new(SinkKind::Postgres, "postgres://app@127.0.0.1:5432/app")
+        };
+        let from_config = SinkSpec::from_config(function.clone(), None, &config).unwrap();
+        let from_flag: SinkSpec =
+            "erc20=postgres:postgres://app@127.0.0.1:5432/app,password-env=PGPASS,table=transfers,confirmations=3"
+                .parse()
+                .unwrap();
+        assert_eq!(from_config, from_flag);
+        assert_eq!(from_config.name, "erc20-postgres");
+
+        let err = |c: &SinkConfig| SinkSpec::from_config(function.clone(), Some("s"), c).unwrap_err();
+        let nats = SinkConfig::new(SinkKind::Nats, "nats://127.0.0.1:4222");
+        let e = err(&SinkConfig {
+            password_env: Some("X".into()),
+            ..nats.clone()
+        });
+        assert_eq!((e.field, e.reason.as_str()), ("password_env", "only for postgres sinks"));
+        let e = err(&SinkConfig {
+            timeout_ms: Some(0),
+            ..nats.clone()
+        });
+        assert_eq!(e.field, "timeout_ms");
+        let e = err(&SinkConfig {
+            attempts: Some(0),
+            ..nats.clone()
+        });
+        assert_eq!(e.field, "attempts");
+        let e = err(&SinkConfig {
+            stream: Some("a.b".into()),
+            ..nats.clone()
+        });
+        assert_eq!(e.field, "stream");
+        let e = err(&SinkConfig::new(SinkKind::Nats, "not a url"));
+        assert_eq!(e.field, "url");
+        let e = err(&SinkConfig {
+            secret_env: Some("1BAD".into()),
+            ..SinkConfig::new(SinkKind::Webhook, "http://127.0.0.1/")
+        });
+        assert_eq!(e.field, "secret_env");
+        assert!(e.to_string().contains("environment variable"), "{e}");
+        let e = SinkSpec::from_config(function, Some("Bad"), &nats).unwrap_err();
+        assert_eq!(e.field, "name");
     }
 
     #[test]

@@ -54,11 +54,14 @@ impl Runner {
     /// per `spec.start`, when `start_generation` changed), stop, or redeploy
     /// (a new hash keeps the cursor and runs from the next event). A new
     /// start or a redeploy clears quarantine. Takes effect for the next event.
+    /// Its sinks are brought to `spec.sinks` (whether it runs or not: a
+    /// stopped function's log is still delivered).
     ///
     /// # Errors
     /// [`RunnerError::Db`] when the change cannot be persisted. A module that
     /// fails to load is reported as `LoadFailed`, not returned.
     pub fn apply(&mut self, spec: &FunctionSpec) -> Result<()> {
+        self.sync_sinks(&spec.id, &spec.sinks)?;
         let started = spec.desired == DesiredState::Started;
         let fresh_position = |tip: Option<BlockRef>| match spec.start {
             StartFrom::Block(number) => Position::From { number },
@@ -130,6 +133,7 @@ impl Runner {
     /// # Errors
     /// [`RunnerError::Db`] when the change cannot be persisted.
     pub fn remove(&mut self, id: &FunctionId) -> Result<()> {
+        self.sync_sinks(id, &[])?;
         if let Some(f) = self.functions.get_mut(id)
             && f.rec.started
         {

@@ -90,47 +90,6 @@ impl Runner {
         self.log.add_consumer(consumer)
     }
 
-    /// Adds a sink of `spec.function`'s outputs, delivering batches of this
-    /// runner's outcome log under `runner_id` (the runner name items carry).
-    /// It becomes a consumer of that function's log at once (retention waits
-    /// for its acknowledgement from now on, with its stored one loaded);
-    /// [`serve`](crate::serve) starts its thread.
-    ///
-    /// # Errors
-    /// [`RunnerError::DuplicateSink`] when a sink of that name was added, or
-    /// a database error.
-    pub fn add_sink(
-        &mut self,
-        spec: xxfunc_sinks::SinkSpec,
-        sink: Box<dyn xxfunc_sinks::Sink>,
-        runner_id: impl Into<String>,
-    ) -> Result<()> {
-        if self.sinks.iter().any(|s| s.spec.name == spec.name) {
-            return Err(RunnerError::DuplicateSink(spec.name));
-        }
-        self.log
-            .add_consumer_of(&crate::sinks::consumer(&spec.name), &spec.function)?;
-        self.sinks.push(crate::sinks::PendingSink {
-            spec,
-            sink,
-            runner_id: runner_id.into(),
-        });
-        Ok(())
-    }
-
-    /// The sinks added and not yet started, for [`serve`](crate::serve).
-    pub(crate) fn take_sinks(&mut self) -> Vec<crate::sinks::PendingSink> {
-        std::mem::take(&mut self.sinks)
-    }
-
-    /// The cursor stored for sink `name` (`None`: it delivered nothing yet).
-    ///
-    /// # Errors
-    /// A database error.
-    pub fn sink_cursor(&self, name: &str) -> Result<Option<xxfunc_sinks::SinkCursor>> {
-        self.db.sink_cursor(name)
-    }
-
     /// Records (and stores) that `consumer` holds `id`'s outcomes up to
     /// `seq`; pruning takes it into account from the next commit on.
     ///
@@ -191,6 +150,7 @@ impl Runner {
             cursor: f.rec.position.cursor(),
             last_error: f.rec.last_error.clone(),
             counters: f.rec.counters,
+            sinks: Vec::new(),
         })
     }
 

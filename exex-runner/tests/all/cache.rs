@@ -150,6 +150,7 @@ fn stop_and_redeploy_evict_compiled_code_that_no_function_runs() {
         desired,
         start: StartFrom::Head,
         start_generation: 1,
+        sinks: Vec::new(),
     };
     h.runner_mut()
         .apply(&spec("a", h1, DesiredState::Started))

@@ -140,6 +140,7 @@ fn redeploy_keeps_the_cursor_and_a_new_start_resets_it() {
             desired: DesiredState::Started,
             start: StartFrom::Head,
             start_generation: generation,
+            sinks: Vec::new(),
         })
         .unwrap();
     h.send_commit(&blocks[2]).unwrap();
@@ -158,6 +159,7 @@ fn redeploy_keeps_the_cursor_and_a_new_start_resets_it() {
         desired: DesiredState::Stopped,
         start: StartFrom::Head,
         start_generation: generation,
+        sinks: Vec::new(),
     };
     h.runner_mut().apply(&stopped).unwrap();
     h.send_commit(&blocks[3]).unwrap();

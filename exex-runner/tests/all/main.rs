@@ -20,6 +20,7 @@ mod sandbox;
 mod sink_common;
 mod sink_nats;
 mod sink_postgres;
+mod sink_registry;
 mod sink_webhook;
 mod state;
 

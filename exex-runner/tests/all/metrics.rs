@@ -145,6 +145,7 @@ fn invocations_show_as_counters_and_duration_histograms_per_function() {
                 desired: DesiredState::Started,
                 start: StartFrom::Head,
                 start_generation: 1,
+                sinks: Vec::new(),
             })
             .unwrap();
     }

@@ -176,6 +176,7 @@ fn follow_until(
                 desired: xxfunc_api::DesiredState::Started,
                 start: xxfunc_api::StartFrom::Block(1),
                 start_generation: 1,
+                sinks: Vec::new(),
             })
             .unwrap();
     }

@@ -71,6 +71,7 @@ impl Replay {
                 desired: DesiredState::Started,
                 start: StartFrom::Head,
                 start_generation: 1,
+                sinks: Vec::new(),
             })
             .unwrap();
         runner

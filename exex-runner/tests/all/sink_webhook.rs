@@ -34,38 +34,38 @@ use xxfunc_runner::{
 
 use crate::sink_common::{Replay, apply, canonical, outcomes};
 
-const SECRET: &str = "whsec_c2lua3MtdGVzdC1zZWNyZXQtMTIzNDU2Nzg5MA==";
+pub(crate) const SECRET: &str = "whsec_c2lua3MtdGVzdC1zZWNyZXQtMTIzNDU2Nzg5MA==";
 const OTHER_SECRET: &str = "whsec_YW5vdGhlci1zZWNyZXQ=";
 
 /// How the receiver answers.
 #[derive(Clone, Copy, Default)]
-struct Behaviour {
+pub(crate) struct Behaviour {
     /// Answer 500 to every request whose number is 1 modulo 3.
-    flaky: bool,
+    pub(crate) flaky: bool,
     /// Accept, then stall this long before answering, on every 7th request.
-    stall: Option<Duration>,
+    pub(crate) stall: Option<Duration>,
     /// Answer 410 once this many batches were accepted, while `gone` is set.
-    gone_after: Option<usize>,
+    pub(crate) gone_after: Option<usize>,
 }
 
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     accepted: Vec<ReceivedBatch>,
     requests: u64,
-    bad_signatures: u64,
+    pub(crate) bad_signatures: u64,
     statuses: Vec<u16>,
 }
 
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-    gone: Arc<AtomicBool>,
+    pub(crate) seen: Arc<Mutex<Seen>>,
+    pub(crate) gone: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
-    fn start(secret: &str, behaviour: Behaviour) -> Self {
+    pub(crate) fn start(secret: &str, behaviour: Behaviour) -> Self {
         let key = Arc::new(standardwebhooks::Webhook::new(secret).unwrap());
         let seen = Arc::new(Mutex::new(Seen::default()));
         let gone = Arc::new(AtomicBool::new(behaviour.gone_after.is_some()));
@@ -114,11 +114,11 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    fn accepted(&self) -> Vec<ReceivedBatch> {
+    pub(crate) fn accepted(&self) -> Vec<ReceivedBatch> {
         self.seen.lock().accepted.clone()
     }
 }

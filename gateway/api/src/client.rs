@@ -413,6 +413,62 @@ impl Client {
         self.json(self.http.get(url).timeout(timeout)).await
     }
 
+    // ---------------------------------------------------------------- sinks
+
+    /// `PUT /v1/functions/{selector}/sinks/{sink}`: adds sink `sink` of the function, or
+    /// replaces its configuration. Answers the function's sinks.
+    ///
+    /// # Errors
+    /// As [`function`](Self::function); `bad_request` naming what is wrong with `config`;
+    /// `conflict` when another function has a sink of that name.
+    pub async fn put_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+        config: &crate::sinks::SinkConfig,
+    ) -> Result<crate::sinks::SinksView> {
+        let sel = checked(selector)?;
+        let req = self
+            .request(Method::PUT, &["v1", "functions", &sel, "sinks", sink])?
+            .json(config);
+        self.json(req).await
+    }
+
+    /// `GET /v1/functions/{selector}/sinks`: the function's sinks, each with every
+    /// runner's report of it.
+    ///
+    /// # Errors
+    /// As [`function`](Self::function).
+    pub async fn sinks(&self, selector: &str) -> Result<crate::sinks::SinksView> {
+        let sel = checked(selector)?;
+        self.json(self.request(Method::GET, &["v1", "functions", &sel, "sinks"])?)
+            .await
+    }
+
+    /// `DELETE /v1/functions/{selector}/sinks/{sink}`. Answers the sinks left.
+    ///
+    /// # Errors
+    /// As [`function`](Self::function); `not_found` for an unknown sink.
+    pub async fn remove_sink(&self, selector: &str, sink: &str) -> Result<crate::sinks::SinksView> {
+        let sel = checked(selector)?;
+        self.json(self.request(Method::DELETE, &["v1", "functions", &sel, "sinks", sink])?)
+            .await
+    }
+
+    /// `POST /v1/functions/{selector}/sinks/{sink}/retry`: runners resume the sink if it
+    /// is `failed` (it delivers from its cursor again; nothing is skipped).
+    ///
+    /// # Errors
+    /// As [`remove_sink`](Self::remove_sink).
+    pub async fn retry_sink(&self, selector: &str, sink: &str) -> Result<crate::sinks::SinksView> {
+        let sel = checked(selector)?;
+        self.json(self.request(
+            Method::POST,
+            &["v1", "functions", &sel, "sinks", sink, "retry"],
+        )?)
+        .await
+    }
+
     // ----------------------------------------------------------------- feed
 
     /// `GET /v1/feed/snapshot`.

@@ -30,6 +30,7 @@ pub mod client;
 pub mod openapi;
 pub mod outputs;
 pub mod selector;
+pub mod sinks;
 pub mod types;
 
 pub use selector::{InvalidSelector, Selector};

@@ -147,6 +147,9 @@ pub struct FunctionSpec {
     /// resets the cursor to `start`) from a redeploy (which keeps it).
     #[serde(default)]
     pub start_generation: u64,
+    /// Where its outputs are delivered, by sink name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<crate::sinks::SinkEntry>,
 }
 
 /// One entry of the numbered change feed. `spec` is the function's full state
@@ -182,6 +185,12 @@ pub enum ChangeKind {
     Pinned,
     /// A name or hash was unpinned.
     Unpinned,
+    /// A sink was added or changed.
+    SinkSet,
+    /// A sink was removed.
+    SinkRemoved,
+    /// A failed sink was asked to resume.
+    SinkRetried,
 }
 
 /// `GET /v1/feed/snapshot`: every function's spec and the feed position it
@@ -278,6 +287,9 @@ pub struct RunnerView {
     pub last_error: Option<String>,
     /// Its counters.
     pub counters: Counters,
+    /// The function's sinks on that runner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<crate::sinks::SinkReport>,
 }
 
 /// The runner behind a function's observed state.
@@ -309,6 +321,9 @@ pub struct FunctionReport {
     pub last_error: Option<String>,
     /// Counters.
     pub counters: Counters,
+    /// The function's sinks on this runner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<crate::sinks::SinkReport>,
 }
 
 /// `POST /v1/runners/{runner}/report`: a runner's view of its functions.

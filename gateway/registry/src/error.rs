@@ -108,6 +108,36 @@ pub enum RegistryError {
         reason: String,
     },
 
+    /// The function has no sink of this name.
+    #[error(
+        "function {id} has no sink named {name}; list its sinks with `cargo xxfunc sink list {id}`"
+    )]
+    SinkNotFound {
+        /// The function.
+        id: FunctionId,
+        /// The sink asked for.
+        name: String,
+    },
+
+    /// Another function has a sink of this name (names are unique in the registry: they
+    /// key cursors at destinations).
+    #[error("sink name {name} is taken by function {owner}; choose another name")]
+    SinkNameTaken {
+        /// The name.
+        name: String,
+        /// The function that has it.
+        owner: FunctionId,
+    },
+
+    /// A sink whose name or configuration cannot be used.
+    #[error("sink {name}: {reason}")]
+    InvalidSink {
+        /// The sink.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A RocksDB read or write failed.
     #[error("registry {op} failed: {source}")]
     Db {
@@ -136,7 +166,10 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Self::FunctionNotFound { .. } | Self::NameNotFound { .. } | Self::PrefixNotFound { .. }
+            Self::FunctionNotFound { .. }
+                | Self::NameNotFound { .. }
+                | Self::PrefixNotFound { .. }
+                | Self::SinkNotFound { .. }
         )
     }
 }

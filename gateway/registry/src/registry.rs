@@ -7,6 +7,7 @@ mod feed;
 mod outcomes;
 mod read;
 mod resolve;
+mod sinks;
 mod write;
 
 use std::{
@@ -17,7 +18,7 @@ use std::{
 
 use parking_lot::{Condvar, Mutex};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, IteratorMode, Options};
-use xxfunc_api::{FunctionId, FunctionName, FunctionSpec, ModuleHash};
+use xxfunc_api::{FunctionId, FunctionName, FunctionSpec, ModuleHash, sinks::SinkEntry};
 
 use crate::{
     error::{RegistryError, Result},
@@ -139,6 +140,7 @@ struct State {
     name: Option<NameRecord>,
     pin: Option<ModuleHash>,
     desired: Option<DesiredRecord>,
+    sinks: Vec<SinkEntry>,
 }
 
 impl Registry {
@@ -245,10 +247,16 @@ impl Registry {
             FunctionId::Name(n) => self.get_json::<NameRecord>(CF_NAMES, n.as_str().as_bytes())?,
             FunctionId::Hash(_) => None,
         };
+        let sinks = self
+            .scan_prefix(CF_SINKS, &report_prefix(id))?
+            .iter()
+            .map(|(k, v)| decode(CF_SINKS, k, v))
+            .collect::<Result<_>>()?;
         Ok(State {
             name,
             pin: self.get_json(CF_PINS, &key)?,
             desired: self.get_json(CF_DESIRED, &key)?,
+            sinks,
         })
     }
 
@@ -298,6 +306,7 @@ fn spec_of(id: &FunctionId, state: &State) -> Option<FunctionSpec> {
         desired: d.desired,
         start: d.start,
         start_generation: d.start_generation,
+        sinks: state.sinks.clone(),
     })
 }
 

@@ -39,8 +39,12 @@ pub(crate) const CF_OUTCOME_INDEX: &str = "outcome_index";
 /// `first_item` is that; a reverse seek from item N finds the outcome holding N.
 pub(crate) const CF_OUTCOME_ITEMS: &str = "outcome_items";
 
+/// `id \0 sink name` → `SinkEntry`: each function's sinks. Sink names are unique in the
+/// registry (they key cursors at destinations), checked on every write.
+pub(crate) const CF_SINKS: &str = "sinks";
+
 /// Every column family, in creation order.
-pub(crate) const ALL_CFS: [&str; 11] = [
+pub(crate) const ALL_CFS: [&str; 12] = [
     CF_NAMES,
     CF_VERSIONS,
     CF_PINS,
@@ -52,6 +56,7 @@ pub(crate) const ALL_CFS: [&str; 11] = [
     CF_OUTCOMES,
     CF_OUTCOME_INDEX,
     CF_OUTCOME_ITEMS,
+    CF_SINKS,
 ];
 
 /// Key in [`CF_META`] of the highest feed seq (be u64).
@@ -147,6 +152,13 @@ pub(crate) fn outcome_meta_prefix(id: &FunctionId) -> Vec<u8> {
     let mut key = b"ometa\0".to_vec();
     key.extend_from_slice(id.to_string().as_bytes());
     key.push(0);
+    key
+}
+
+/// `id \0 name` in [`CF_SINKS`].
+pub(crate) fn sink_key(id: &FunctionId, name: &str) -> Vec<u8> {
+    let mut key = report_prefix(id);
+    key.extend_from_slice(name.as_bytes());
     key
 }
 

@@ -71,6 +71,7 @@ mod error;
 mod functions;
 mod modules;
 mod service;
+mod sinks;
 mod validate;
 
 pub use error::{Result, ServiceError};

@@ -4,6 +4,7 @@ mod feed;
 mod functions;
 mod modules;
 pub(crate) mod outputs;
+mod sinks;
 mod system;
 
 use actix_web::{Resource, web};
@@ -34,6 +35,15 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/functions/{name}/unpin").route(web::post().to(functions::unpin)))
         .service(resource("/v1/functions/{name}/logs").route(web::get().to(functions::logs)))
         .service(resource("/v1/functions/{name}/outputs").route(web::get().to(outputs::outputs)))
+        .service(resource("/v1/functions/{name}/sinks").route(web::get().to(sinks::list)))
+        .service(
+            resource("/v1/functions/{name}/sinks/{sink}")
+                .route(web::put().to(sinks::set))
+                .route(web::delete().to(sinks::remove)),
+        )
+        .service(
+            resource("/v1/functions/{name}/sinks/{sink}/retry").route(web::post().to(sinks::retry)),
+        )
         .service(web::resource("/v1/functions/{rest:.*}").to(functions::bad_function_path))
         .service(resource("/v1/feed/snapshot").route(web::get().to(feed::snapshot)))
         .service(resource("/v1/feed").route(web::get().to(feed::feed)))

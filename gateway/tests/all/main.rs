@@ -10,4 +10,5 @@ mod load;
 mod outputs;
 mod routes;
 mod s3_down;
+mod sinks;
 mod support;

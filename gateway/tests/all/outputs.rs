@@ -512,6 +512,7 @@ async fn two_runners_keep_their_own_reports_and_logs() {
         head: None,
         safe_height: None,
         functions: vec![FunctionReport {
+            sinks: Vec::new(),
             id: a.id.clone(),
             hash: a.hash,
             observed,

@@ -101,6 +101,7 @@ async fn lifecycle(gw: Gateway) {
         head: Some(block),
         safe_height: Some(6),
         functions: vec![FunctionReport {
+            sinks: Vec::new(),
             id: id.clone(),
             hash: v3.upload.hash,
             observed: ObservedState::Running,

@@ -187,6 +187,7 @@ impl Registry {
                 cursor: r.report.cursor,
                 last_error: r.report.last_error,
                 counters: r.report.counters,
+                sinks: r.report.sinks,
             })
             .collect();
         Ok(FunctionView {

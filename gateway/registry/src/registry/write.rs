@@ -277,7 +277,7 @@ impl Registry {
     }
 
     /// A transaction; call only while holding the write lock.
-    fn tx(&self) -> Tx<'_> {
+    pub(super) fn tx(&self) -> Tx<'_> {
         Tx {
             reg: self,
             batch: WriteBatch::default(),
@@ -287,14 +287,14 @@ impl Registry {
 }
 
 /// One batch of changes plus the feed entries describing them.
-struct Tx<'a> {
+pub(super) struct Tx<'a> {
     reg: &'a Registry,
-    batch: WriteBatch,
+    pub(super) batch: WriteBatch,
     head: u64,
 }
 
 impl Tx<'_> {
-    fn feed(
+    pub(super) fn feed(
         &mut self,
         id: &FunctionId,
         change: ChangeKind,
@@ -316,7 +316,7 @@ impl Tx<'_> {
         );
     }
 
-    fn commit(mut self) -> Result<()> {
+    pub(super) fn commit(mut self) -> Result<()> {
         self.batch.put_cf(
             self.reg.cf(CF_META),
             META_FEED_HEAD,

@@ -5,6 +5,7 @@ mod functions;
 mod outcomes;
 mod reports;
 mod selectors;
+mod sinks;
 
 use xxfunc_api::{FunctionId, FunctionName, ModuleHash};
 use xxfunc_registry::Registry;

@@ -118,6 +118,7 @@ fn report(reg: &Registry, runner: &str, id: &FunctionId, observed: ObservedState
         head: None,
         safe_height: None,
         functions: vec![FunctionReport {
+            sinks: Vec::new(),
             id: id.clone(),
             hash: hash("m"),
             observed,

@@ -51,6 +51,7 @@ fn reports_show_in_the_view_and_their_invocations_are_ignored() {
         head: Some(cursor),
         safe_height: Some(9),
         functions: vec![FunctionReport {
+            sinks: Vec::new(),
             id: id.clone(),
             hash: hash("r"),
             observed: ObservedState::Running,
