@@ -123,6 +123,9 @@ pub(crate) enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Read a function's output records by cursor: once, or following (-f) the stream.
     Outputs(cmd::outputs::OutputsArgs),
+    /// Deliver a function's outputs to webhooks, PostgreSQL or NATS: add, list, status,
+    /// remove, retry.
+    Sink(cmd::sink::SinkArgs),
     /// Delete modules no name, version, hash function or pin refers to.
     Gc(cmd::gc::GcArgs),
     /// Run the function on recorded chain fixtures through the real runner, offline.

@@ -11,7 +11,10 @@ use xxfunc_api::{
     BindResponse, FunctionName, FunctionView, GcResponse, LogsPage, PinResponse, StartFrom,
 };
 
-use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+use xxfunc_api::{
+    outputs::{OutputsPage, OutputsQuery},
+    sinks::{SinkConfig, SinksView},
+};
 
 use crate::wasm_build::Built;
 
@@ -124,6 +127,43 @@ impl Backend {
         match self {
             Self::Online(b) => b.outputs(selector, query, wait).await,
             Self::Offline(b) => b.outputs(selector, query).await,
+        }
+    }
+
+    pub(crate) async fn set_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+        config: SinkConfig,
+    ) -> anyhow::Result<SinksView> {
+        match self {
+            Self::Online(b) => b.set_sink(selector, sink, &config).await,
+            Self::Offline(b) => b.set_sink(selector, sink, config).await,
+        }
+    }
+
+    pub(crate) async fn sinks(&self, selector: &str) -> anyhow::Result<SinksView> {
+        match self {
+            Self::Online(b) => b.sinks(selector).await,
+            Self::Offline(b) => b.sinks(selector).await,
+        }
+    }
+
+    pub(crate) async fn remove_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+    ) -> anyhow::Result<SinksView> {
+        match self {
+            Self::Online(b) => b.remove_sink(selector, sink).await,
+            Self::Offline(b) => b.remove_sink(selector, sink).await,
+        }
+    }
+
+    pub(crate) async fn retry_sink(&self, selector: &str, sink: &str) -> anyhow::Result<SinksView> {
+        match self {
+            Self::Online(b) => b.retry_sink(selector, sink).await,
+            Self::Offline(b) => b.retry_sink(selector, sink).await,
         }
     }
 

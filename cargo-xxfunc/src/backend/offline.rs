@@ -12,7 +12,10 @@ use xxfunc_registry::{Registry, RegistryError};
 use xxfunc_service::{Service, ServiceError, ServiceOptions};
 use xxfunc_store::{ModuleStore, StoreError};
 
-use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+use xxfunc_api::{
+    outputs::{OutputsPage, OutputsQuery},
+    sinks::{SinkConfig, SinksView},
+};
 
 use crate::{exit_codes, failure::fail};
 
@@ -173,6 +176,43 @@ impl Offline {
             .map_err(|e| self.error(e))
     }
 
+    pub(crate) async fn set_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+        config: SinkConfig,
+    ) -> anyhow::Result<SinksView> {
+        self.service
+            .set_sink(selector, sink, config)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub(crate) async fn sinks(&self, selector: &str) -> anyhow::Result<SinksView> {
+        self.service
+            .sinks(selector)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub(crate) async fn remove_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+    ) -> anyhow::Result<SinksView> {
+        self.service
+            .remove_sink(selector, sink)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub(crate) async fn retry_sink(&self, selector: &str, sink: &str) -> anyhow::Result<SinksView> {
+        self.service
+            .retry_sink(selector, sink)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
     pub(crate) async fn gc(&self, dry_run: bool) -> anyhow::Result<GcResponse> {
         self.service.gc(dry_run).await.map_err(|e| self.error(e))
     }
@@ -214,6 +254,8 @@ fn registry_error(e: RegistryError, on: &str) -> anyhow::Error {
     let code = match &e {
         e if e.is_not_found() => exit_codes::NOT_FOUND,
         RegistryError::Ambiguous { .. } => exit_codes::AMBIGUOUS,
+        RegistryError::SinkNameTaken { .. } => exit_codes::CONFLICT,
+        RegistryError::InvalidSink { .. } => exit_codes::USAGE,
         _ => return anyhow::Error::new(e).context(format!("on {on}")),
     };
     fail(code, format!("{e} (on {on})"))

@@ -12,7 +12,10 @@ use xxfunc_api::{
 
 use std::time::Duration;
 
-use xxfunc_api::outputs::{OutputsPage, OutputsQuery};
+use xxfunc_api::{
+    outputs::{OutputsPage, OutputsQuery},
+    sinks::{SinkConfig, SinksView},
+};
 
 use crate::{exit_codes, failure::fail};
 
@@ -120,6 +123,45 @@ impl Online {
             .outputs(selector, query, wait)
             .await
             .map_err(|e| self.error(e, Some(selector)))
+    }
+
+    // Sink errors name the sink or the function themselves: no selector hint.
+
+    pub(crate) async fn set_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+        config: &SinkConfig,
+    ) -> anyhow::Result<SinksView> {
+        self.client
+            .put_sink(selector, sink, config)
+            .await
+            .map_err(|e| self.error(e, None))
+    }
+
+    pub(crate) async fn sinks(&self, selector: &str) -> anyhow::Result<SinksView> {
+        self.client
+            .sinks(selector)
+            .await
+            .map_err(|e| self.error(e, None))
+    }
+
+    pub(crate) async fn remove_sink(
+        &self,
+        selector: &str,
+        sink: &str,
+    ) -> anyhow::Result<SinksView> {
+        self.client
+            .remove_sink(selector, sink)
+            .await
+            .map_err(|e| self.error(e, None))
+    }
+
+    pub(crate) async fn retry_sink(&self, selector: &str, sink: &str) -> anyhow::Result<SinksView> {
+        self.client
+            .retry_sink(selector, sink)
+            .await
+            .map_err(|e| self.error(e, None))
     }
 
     pub(crate) async fn gc(&self, dry_run: bool) -> anyhow::Result<GcResponse> {

@@ -27,7 +27,7 @@ use xxfunc_api::{DesiredState, FunctionId, FunctionName, InvocationRecord, Start
 use xxfunc_registry::Registry;
 use xxfunc_runner::{
     ChainSource, FixtureSource, LocalRegistry, RpcFollower, Runner, RunnerConfig, ServeOptions,
-    StatusHandle, StopHandle, StoreModules, UntilDone, serve,
+    SinkPolicy, StatusHandle, StopHandle, StoreModules, UntilDone, serve,
     state::{RpcState, StateSource},
 };
 use xxfunc_service::{Service, ServiceError, ServiceOptions};
@@ -144,6 +144,11 @@ pub(crate) async fn run(ctx: &Ctx, args: DevArgs) -> anyhow::Result<()> {
             Arc::new(StoreModules::new(store_for_runner).context("opening the module source")?);
         let mut runner =
             Runner::open(RunnerConfig::new(runner_dir), modules).context("opening the runner")?;
+        // Sinks added with `cargo xxfunc sink add` deliver from here, as this runner.
+        runner.set_sink_policy(SinkPolicy {
+            runner_id: "dev".into(),
+            allow_hosts: Vec::new(),
+        });
         // Following a node: functions read chain state from it, by block hash.
         if let Some(url) = state_rpc {
             let backend = RpcState::new(&url).context("the state backend's client")?;

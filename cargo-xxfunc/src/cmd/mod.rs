@@ -9,6 +9,7 @@ pub(crate) mod logs;
 pub(crate) mod new;
 pub(crate) mod outputs;
 pub(crate) mod pin;
+pub(crate) mod sink;
 pub(crate) mod start;
 pub(crate) mod status;
 pub(crate) mod stop;
@@ -81,6 +82,7 @@ pub(crate) async fn run(app: XxfuncApp) -> anyhow::Result<()> {
         Command::Status(args) => status::run(&ctx, args).await,
         Command::Logs(args) => logs::run(&ctx, args).await,
         Command::Outputs(args) => outputs::run(&ctx, args).await,
+        Command::Sink(args) => sink::run(&ctx, args).await,
         Command::Gc(args) => gc::run(&ctx, args).await,
         Command::Test(args) => test::run(&ctx, args).await,
         Command::Dev(args) => dev::run(&ctx, args).await,

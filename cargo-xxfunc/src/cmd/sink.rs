@@ -112,7 +112,8 @@ pub(crate) struct AddArgs {
 }
 
 fn parse_kind(s: &str) -> Result<SinkKind, String> {
-    s.parse().map_err(|e: xxfunc_api::sinks::UnknownSinkKind| e.to_string())
+    s.parse()
+        .map_err(|e: xxfunc_api::sinks::UnknownSinkKind| e.to_string())
 }
 
 pub(crate) async fn run(ctx: &Ctx, args: SinkArgs) -> anyhow::Result<()> {
@@ -200,7 +201,10 @@ async fn add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<()> {
         "Added",
         format!(
             "sink {name} ({}) to {}; runners start it from the change feed",
-            sink.map_or_else(String::new, |s| format!("{} {}", s.config.kind, s.config.url)),
+            sink.map_or_else(String::new, |s| format!(
+                "{} {}",
+                s.config.kind, s.config.url
+            )),
             view.function
         ),
     );

@@ -201,6 +201,24 @@ pub(crate) fn details(v: &FunctionView) -> Vec<String> {
         "last error   {}",
         v.last_error.as_deref().unwrap_or("-")
     ));
+    let sinks: Vec<_> = v
+        .runners
+        .iter()
+        .flat_map(|r| r.sinks.iter().map(move |s| (r.runner.as_str(), s)))
+        .collect();
+    if !sinks.is_empty() {
+        lines.push("sinks".into());
+        for (runner, s) in sinks {
+            let error = match (&s.last_error, s.state.as_str()) {
+                (Some(e), "failed" | "retrying") => format!(": {e}"),
+                _ => String::new(),
+            };
+            lines.push(format!(
+                "  {} ({} on {runner}) {}, lag {} blocks / {} records{error}",
+                s.name, s.kind, s.state, s.lag_blocks, s.lag_records
+            ));
+        }
+    }
     if !v.versions.is_empty() {
         lines.push("versions".into());
         for e in &v.versions {

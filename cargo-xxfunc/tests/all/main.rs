@@ -6,5 +6,6 @@ mod errors;
 mod new_build;
 mod offline;
 mod online;
+mod sinks;
 mod stream;
 mod util;
