@@ -12,10 +12,7 @@
 //!
 //! Run with `cargo bench -p xxfunc-runner --bench outputs`.
 
-use std::{
-    fmt::Write as _,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 use xxfunc_api::{
@@ -28,6 +25,8 @@ use xxfunc_runner::{ChainEvent, test_utils::Harness};
 
 #[path = "support/chain.rs"]
 mod chain;
+#[path = "support/records.rs"]
+mod records;
 use chain::blocks;
 
 const BLOCKS: u64 = 400;
@@ -42,35 +41,6 @@ const READ_PAGE_BYTES: usize = 4 << 20;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-/// A WASI command that writes 100 ERC-20-transfer-like JSON lines on every event.
-fn records_module() -> Vec<u8> {
-    let mut out = String::new();
-    for i in 0..RECORDS_PER_BLOCK {
-        writeln!(
-            out,
-            r#"{{"op":"transfer","token":"0x{:040x}","from":"0x{:040x}","to":"0x{:040x}","value":"{}","log_index":{i}}}"#,
-            0xaa_u64,
-            i + 1,
-            i + 2,
-            1_000_000_000_000_000_u64 * (i as u64 + 1),
-        )
-        .unwrap();
-    }
-    let data: String = out.bytes().map(|b| format!("\\{b:02x}")).collect();
-    let wat = format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (data (i32.const 1024) "{data}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 1024))
-    (i32.store (i32.const 4) (i32.const {len}))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        len = out.len()
-    );
-    wat::parse_str(wat).expect("the benchmark's WAT parses")
 }
 
 /// Every outcome of `id` in the runner's log, read in pages.
@@ -167,7 +137,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn main() {
-    let module = records_module();
+    let module = records::records_module(RECORDS_PER_BLOCK);
     let mut harness = Harness::new().expect("a runner");
     let id = harness
         .start("records", &module, StartFrom::Block(1))

@@ -40,7 +40,8 @@ use crate::{
     node::{BlockHashes, NodeLink, Resume},
     runner::{BatchSummary, Runner},
     service::StatusHandle,
-    source::{ChainEvent, block_ref},
+    source::{BlockSource, ChainEvent, ChainSource, EventSink, block_ref},
+    state_db::Checkpoint,
 };
 
 /// Where `scripts/test` installs anvil (`XXFUNC_ANVIL` overrides it).
@@ -629,5 +630,28 @@ impl NodeHarness {
     pub fn assert_finished(&self, expected: &[&ChainBlock]) {
         let expected: Vec<BlockRef> = expected.iter().map(|b| block_ref(b)).collect();
         assert_eq!(self.finished, expected, "FinishedHeights sent");
+    }
+}
+
+/// A chain source that forwards whatever is sent on its channel, as a node's
+/// notifications arrive (the reth adapter is such a source): for tests and
+/// benchmarks that drive [`serve`](crate::serve) event by event.
+#[derive(Debug)]
+pub struct PushSource(pub crossbeam_channel::Receiver<ChainEvent>);
+
+impl ChainSource for PushSource {
+    fn describe(&self) -> String {
+        "push".into()
+    }
+
+    fn blocks(&self) -> Option<Arc<dyn BlockSource>> {
+        None
+    }
+
+    fn run(self: Box<Self>, _resume: Checkpoint, sink: EventSink) -> Result<()> {
+        while let Ok(ev) = self.0.recv() {
+            sink.send(ev)?;
+        }
+        Ok(())
     }
 }

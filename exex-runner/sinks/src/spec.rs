@@ -515,13 +515,17 @@ mod tests {
         assert_eq!(from_config, from_flag);
         assert_eq!(from_config.name, "erc20-postgres");
 
-        let err = |c: &SinkConfig| SinkSpec::from_config(function.clone(), Some("s"), c).unwrap_err();
+        let err =
+            |c: &SinkConfig| SinkSpec::from_config(function.clone(), Some("s"), c).unwrap_err();
         let nats = SinkConfig::new(SinkKind::Nats, "nats://127.0.0.1:4222");
         let e = err(&SinkConfig {
             password_env: Some("X".into()),
             ..nats.clone()
         });
-        assert_eq!((e.field, e.reason.as_str()), ("password_env", "only for postgres sinks"));
+        assert_eq!(
+            (e.field, e.reason.as_str()),
+            ("password_env", "only for postgres sinks")
+        );
         let e = err(&SinkConfig {
             timeout_ms: Some(0),
             ..nats.clone()

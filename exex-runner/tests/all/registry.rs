@@ -6,33 +6,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Sender, unbounded};
 use xxfunc_api::{FunctionId, ObservedState, RunnerReport, StartFrom};
 use xxfunc_runner::{
-    BlockSource, ChainEvent, ChainSource, Checkpoint, EventSink, LocalRegistry, Registry, Runner,
-    RunnerConfig, ServeOptions, StatusHandle, StopHandle, StoreModules, serve,
+    ChainEvent, LocalRegistry, Registry, Runner, RunnerConfig, ServeOptions, StatusHandle,
+    StopHandle, StoreModules, serve,
 };
 use xxfunc_store::ModuleStore;
 
 use crate::chain::{self, wasm};
 
-/// A push source, as the reth adapter is: whatever the test sends is forwarded.
-pub(crate) struct PushSource(pub(crate) Receiver<ChainEvent>);
-
-impl ChainSource for PushSource {
-    fn describe(&self) -> String {
-        "push".into()
-    }
-    fn blocks(&self) -> Option<Arc<dyn BlockSource>> {
-        None
-    }
-    fn run(self: Box<Self>, _resume: Checkpoint, sink: EventSink) -> xxfunc_runner::Result<()> {
-        while let Ok(ev) = self.0.recv() {
-            sink.send(ev)?;
-        }
-        Ok(())
-    }
-}
+pub(crate) use xxfunc_runner::test_utils::PushSource;
 
 /// A runner serving on its own thread, fed by a [`PushSource`].
 pub(crate) struct Served {

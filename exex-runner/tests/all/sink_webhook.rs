@@ -506,3 +506,133 @@ fn runner_binary_takes_sink_flags_and_sighup_retries_a_failed_sink() {
     let want = canonical(&outcomes(&runner, &replay.id), 0);
     assert_eq!(apply(&receiver.accepted()), want);
 }
+
+/// Reorgs of depth 1 to 5 while the sink delivers (a receiver failing a third of the
+/// requests), pushed as a node's notifications are: after de-duplication the receiver
+/// holds the canonical chain's records of the blocks `confirmations` deep, in order;
+/// with 3 confirmations only the reorgs deeper than 3 are ever retracted.
+fn delivers_through_deep_reorgs(confirmations: u64) {
+    use xxfunc_api::{EventKind, StartFrom};
+    use xxfunc_runner::{
+        ChainEvent, ServeOptions, StatusHandle, StopHandle, UntilDone, serve,
+        test_utils::{Harness, PushSource},
+    };
+
+    use crate::chain;
+
+    let receiver = Receiver::start(
+        SECRET,
+        Behaviour {
+            flaky: true,
+            ..Behaviour::default()
+        },
+    );
+    let mut harness = Harness::new().unwrap();
+    let id = harness
+        .start(
+            "erc20",
+            &xxfunc_guest_modules::module_bytes("hello"),
+            StartFrom::Block(1),
+        )
+        .unwrap();
+    let mut runner = harness.take_runner();
+    let spec = spec(
+        &receiver.url(),
+        &format!(",timeout-ms=2000,confirmations={confirmations}"),
+    );
+    runner
+        .add_sink(spec.clone(), sink(&spec, SECRET), "local")
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let status = StatusHandle::default();
+    let thread = {
+        let status = status.clone();
+        std::thread::spawn(move || {
+            let options = ServeOptions {
+                until: UntilDone::SourceEnd,
+                sink_drain: Duration::from_secs(120),
+                ..ServeOptions::default()
+            };
+            serve(
+                runner,
+                Box::new(PushSource(rx)),
+                None,
+                StopHandle::new(),
+                status,
+                options,
+            )
+            .unwrap()
+        })
+    };
+
+    // A base of 8 blocks, then for depth 1..=5: revert the top `depth` blocks and commit
+    // `depth + 2` on a new branch; each step lets the sink deliver meanwhile.
+    let mut chain = chain::blocks(None, 1, 8, 0);
+    let send = |ev: ChainEvent| tx.send(ev).unwrap();
+    for b in &chain {
+        send(ChainEvent::commit(0, b.clone()));
+    }
+    for depth in 1..=5u8 {
+        std::thread::sleep(Duration::from_millis(150));
+        for _ in 0..depth {
+            let top = chain.pop().unwrap();
+            send(ChainEvent::revert(0, top));
+        }
+        let parent = chain.last().cloned();
+        let next = parent.as_ref().map_or(1, |p| p.number + 1);
+        let fork = chain::blocks(parent.as_ref(), next, u64::from(depth) + 2, depth);
+        for b in &fork {
+            send(ChainEvent::commit(0, b.clone()));
+        }
+        chain.extend(fork);
+    }
+    drop(tx);
+    let runner = thread.join().unwrap();
+
+    let log = outcomes(&runner, &id);
+    assert!(log.iter().any(|o| o.kind == EventKind::Revert));
+    let want = canonical(&log, confirmations);
+    let tip = chain.last().unwrap().number;
+    assert_eq!(
+        want.len() as u64,
+        tip - confirmations,
+        "every canonical block has records"
+    );
+    let accepted = receiver.accepted();
+    assert_eq!(
+        apply(&accepted),
+        want,
+        "the receiver holds the canonical records"
+    );
+    let retracted: std::collections::BTreeSet<u64> = accepted
+        .iter()
+        .filter(|b| b.kind == ItemKind::Retract)
+        .map(|b| b.block.number)
+        .collect();
+    if confirmations == 0 {
+        assert!(!retracted.is_empty(), "reorgs are undone by retractions");
+    } else {
+        // Reorgs of depth 1 to 3 happen above the delivered blocks; 4 and 5 reach below.
+        assert!(
+            !retracted.is_empty(),
+            "the reorgs deeper than {confirmations}"
+        );
+        let deepest: u64 = (1..=5).sum::<u64>();
+        assert!(retracted.len() as u64 <= deepest, "{retracted:?}");
+    }
+    assert_eq!(receiver.seen.lock().bad_signatures, 0);
+    assert!(
+        status.sinks()[0].failed_attempts > 0,
+        "the receiver's 500s were retried"
+    );
+}
+
+#[test]
+fn webhook_holds_the_canonical_chain_through_reorgs_of_depth_1_to_5() {
+    delivers_through_deep_reorgs(0);
+}
+
+#[test]
+fn webhook_with_three_confirmations_through_reorgs_of_depth_1_to_5() {
+    delivers_through_deep_reorgs(3);
+}

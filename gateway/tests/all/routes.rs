@@ -184,13 +184,16 @@ async fn lifecycle(gw: Gateway) {
         "/v1/runners/{runner}/report",
         "/v1/runners/{runner}/outcomes",
         "/v1/functions/{name}/outputs",
+        "/v1/functions/{name}/sinks",
+        "/v1/functions/{name}/sinks/{sink}",
+        "/v1/functions/{name}/sinks/{sink}/retry",
     ] {
         assert!(
             openapi["paths"][path].is_object(),
             "{path} missing from openapi.json"
         );
     }
-    assert_eq!(openapi["paths"].as_object().unwrap().len(), 18);
+    assert_eq!(openapi["paths"].as_object().unwrap().len(), 21);
 }
 
 async fn gc_removes_only_unreferenced(gw: Gateway) {
