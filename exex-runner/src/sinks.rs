@@ -371,22 +371,41 @@ impl Drop for SinkEngine {
 }
 
 fn initial_status(p: &PendingSink) -> SinkStatus {
-    SinkStatus {
-        name: p.spec.name.clone(),
-        function: p.spec.function.clone(),
-        kind: p.spec.kind,
-        target: p.sink.describe(),
-        confirmations: p.spec.confirmations,
-        state: SinkState::Starting,
-        cursor: SinkCursor::default(),
-        block: None,
-        attempts: 0,
-        last_error: None,
-        lag_blocks: 0,
-        lag_records: 0,
-        delivered_batches: 0,
-        delivered_records: 0,
-        failed_attempts: 0,
+    SinkStatus::new(
+        &p.spec.name,
+        &p.spec.function,
+        p.spec.kind,
+        p.sink.describe(),
+        p.spec.confirmations,
+    )
+}
+
+impl SinkStatus {
+    /// A sink that has delivered nothing yet, `starting`.
+    pub(crate) fn new(
+        name: &str,
+        function: &FunctionId,
+        kind: SinkKind,
+        target: String,
+        confirmations: u64,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            function: function.clone(),
+            kind,
+            target,
+            confirmations,
+            state: SinkState::Starting,
+            cursor: SinkCursor::default(),
+            block: None,
+            attempts: 0,
+            last_error: None,
+            lag_blocks: 0,
+            lag_records: 0,
+            delivered_batches: 0,
+            delivered_records: 0,
+            failed_attempts: 0,
+        }
     }
 }
 

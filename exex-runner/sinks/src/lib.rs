@@ -53,7 +53,7 @@ mod spec;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
-pub use spec::{ConfigError, SinkKind, SinkSpec, SpecError, check_allowed};
+pub use spec::{ConfigError, SinkKind, SinkSpec, SpecError, check_allowed, redact};
 
 /// A boxed future, as the [`Sink`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -282,6 +282,15 @@ impl SinkSpec {
     }
 }
 
+/// `url` with its password (if any) shown as `***`.
+pub fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
+
 fn valid_env_var(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
@@ -380,11 +389,7 @@ impl FromStr for SinkSpec {
 impl SinkSpec {
     /// The target without its password.
     pub fn redacted(&self) -> String {
-        let mut url = self.target.clone();
-        if url.password().is_some() {
-            let _ = url.set_password(Some("***"));
-        }
-        url.to_string()
+        redact(&self.target)
     }
 
     /// The target's `host[:port]`.

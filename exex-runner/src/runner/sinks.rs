@@ -211,29 +211,18 @@ impl Runner {
 impl SinkStatus {
     /// A sink that could not be started: `failed`, with why.
     fn refused(name: &str, id: &FunctionId, entry: &SinkEntry, reason: String) -> Self {
-        let mut target = entry.config.url.clone();
-        if let Ok(mut url) = url::Url::parse(&target) {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            target = url.to_string();
-        }
+        let target = url::Url::parse(&entry.config.url)
+            .map_or_else(|_| entry.config.url.clone(), |u| xxfunc_sinks::redact(&u));
         Self {
-            name: name.to_string(),
-            function: id.clone(),
-            kind: entry.config.kind,
-            target,
-            confirmations: entry.config.confirmations,
             state: SinkState::Failed,
-            cursor: SinkCursor::default(),
-            block: None,
-            attempts: 0,
             last_error: Some(reason),
-            lag_blocks: 0,
-            lag_records: 0,
-            delivered_batches: 0,
-            delivered_records: 0,
-            failed_attempts: 0,
+            ..Self::new(
+                name,
+                id,
+                entry.config.kind,
+                target,
+                entry.config.confirmations,
+            )
         }
     }
 }
