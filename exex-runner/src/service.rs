@@ -205,6 +205,11 @@ impl StatusHandle {
         report
     }
 
+    /// Shows `runner`'s report, with its sinks, from now on.
+    pub(crate) fn refresh(&self, runner: &Runner) {
+        self.set(self.with_sinks(runner.report()));
+    }
+
     pub(crate) fn set(&self, report: RunnerReport) {
         *self.0.report.write() = report;
     }
@@ -369,12 +374,25 @@ pub fn serve(
     if let Some(engine) = sinks {
         engine.join();
     }
-    status.set(status.with_sinks(runner.report()));
+    status.refresh(&runner);
     result?;
     match source_result {
         Ok(()) | Err(RunnerError::Stopped) => Ok(runner),
         Err(e) => Err(e),
     }
+}
+
+/// Applies a change feed entry to `runner`, and to `sinks` the sink changes
+/// it brings.
+fn apply_entry(
+    runner: &mut Runner,
+    sinks: &mut SinkEngine,
+    entry: &FeedEntry,
+    status: &StatusHandle,
+) -> Result<()> {
+    runner.apply_feed_entry(entry)?;
+    sinks.apply(runner.take_sink_changes(), status);
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -395,15 +413,14 @@ fn event_loop(
     // runner's answer within a fraction of a second.
     let mut changed = false;
     let max = runner.config().max_batch_events.max(1);
-    status.set(status.with_sinks(runner.report()));
+    status.refresh(runner);
     while !stop.is_stopped() {
         let mut batch = Vec::new();
         let mut idle = false;
         select! {
             recv(control) -> msg => {
                 if let Ok(Control::Entry(entry)) = msg {
-                    runner.apply_feed_entry(&entry)?;
-                    sinks.apply(runner.take_sink_changes(), status);
+                    apply_entry(runner, sinks, &entry, status)?;
                     changed = true;
                 }
             }
@@ -440,11 +457,10 @@ fn event_loop(
                 // Drain control messages that raced the end, then finish.
                 match control.recv_timeout(Duration::from_millis(1)) {
                     Ok(Control::Entry(entry)) => {
-                        runner.apply_feed_entry(&entry)?;
-                        sinks.apply(runner.take_sink_changes(), status);
+                        apply_entry(runner, sinks, &entry, status)?;
                     }
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                        status.set(status.with_sinks(runner.report()));
+                        status.refresh(runner);
                         return Ok(());
                     }
                 }

@@ -786,10 +786,10 @@ impl Worker {
     /// Recomputes the lag from the acknowledged cursor, the function's log
     /// and its cursor in the latest report.
     fn refresh_lag(&self) {
-        let last_item = self
+        let (last_item, last_seq) = self
             .log
             .bounds_of(&self.spec.function)
-            .map_or(0, |b| b.last_item);
+            .map_or((0, 0), |b| (b.last_item, b.last_seq));
         let head = self
             .status
             .function_cursor(&self.spec.function)
@@ -798,8 +798,9 @@ impl Worker {
         s.lag_records = last_item.saturating_sub(s.cursor.item);
         s.lag_blocks = match (head, s.block) {
             (Some(h), Some(b)) => h.saturating_sub(b.number),
-            // Nothing acknowledged yet: the whole chain the function saw.
-            (Some(h), None) if last_item > s.cursor.item => h,
+            // No block acknowledged yet: the events of the log not decided
+            // (one per block the function saw, plus its reverts).
+            (_, None) if last_item > s.cursor.item => last_seq.saturating_sub(s.cursor.outcome),
             _ => 0,
         };
     }

@@ -370,6 +370,16 @@ fn webhook_with_a_wrong_secret_is_refused_by_the_receivers_check() {
     assert!(seen.accepted.is_empty());
     assert!(failed.last_error.unwrap().contains("401"));
     assert_eq!(failed.cursor.item, 0, "nothing acknowledged");
+    // Behind by the events the function saw, not by the chain's height.
+    let events = xxfunc_runner::FixtureSource::open(&replay.events)
+        .unwrap()
+        .events()
+        .len() as u64;
+    assert!(
+        (1..=events).contains(&failed.lag_blocks),
+        "lag {} blocks with {events} events",
+        failed.lag_blocks
+    );
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_xxfunc-runner");

@@ -85,7 +85,7 @@ fn check(id: &xxfunc_api::FunctionId, name: &str, config: &SinkConfig) -> Result
         let hint = match config.kind {
             xxfunc_api::sinks::SinkKind::Postgres => {
                 "give the password by the name of the runner's environment variable holding \
-                 it (password_env)"
+                 it (`password_env`; `--password-env VAR` on the command line)"
             }
             _ => "keep secrets in the runner's environment",
         };
