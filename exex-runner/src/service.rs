@@ -13,9 +13,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select, unbounded};
 use parking_lot::{Mutex, RwLock};
-use xxfunc_api::{BlockRef, FeedEntry, FunctionId, ObservedState, RunnerReport};
+use xxfunc_api::{
+    BlockRef, FeedEntry, FeedPage, FeedSnapshot, FunctionId, ObservedState, RunnerReport,
+};
 
 use crate::{
     error::{Result, RunnerError},
@@ -243,6 +245,8 @@ const LAST_REPORT_WITHIN: Duration = Duration::from_secs(2);
 
 enum Control {
     Entry(FeedEntry),
+    /// A new snapshot: the registry followed was replaced or lost entries.
+    Snapshot(FeedSnapshot),
 }
 
 /// Runs `runner` on `source`, following `registry` (when given) for desired
@@ -296,28 +300,11 @@ pub fn serve(
         reporter = Some(Reporter::start(registry.clone()));
         let registry = registry.clone();
         let closed = closed.clone();
-        let mut after = snapshot.seq;
+        let position = FeedPosition::of(&snapshot);
         feed_thread = Some(
             std::thread::Builder::new()
                 .name("xxfunc-feed".into())
-                .spawn(move || {
-                    while !closed.load(Ordering::Relaxed) {
-                        match registry.wait_changes(after, Duration::from_millis(250)) {
-                            Ok(page) => {
-                                for entry in page.entries {
-                                    after = entry.seq;
-                                    if control_tx.send(Control::Entry(entry)).is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!("following the registry feed: {e}");
-                                std::thread::sleep(Duration::from_millis(500));
-                            }
-                        }
-                    }
-                })
+                .spawn(move || follow_feed(registry.as_ref(), position, &control_tx, &closed))
                 .expect("spawning the registry feed thread"),
         );
     }
@@ -382,6 +369,88 @@ pub fn serve(
     }
 }
 
+/// Where the feed thread stands: the registry's epoch and the last entry seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FeedPosition {
+    epoch: String,
+    after: u64,
+}
+
+impl FeedPosition {
+    fn of(snapshot: &FeedSnapshot) -> Self {
+        Self {
+            epoch: snapshot.epoch.clone(),
+            after: snapshot.seq,
+        }
+    }
+
+    /// Why `page` says the registry is not the one followed any more: another epoch
+    /// (reset or replaced), or a head below the position (restored from a backup).
+    /// A registry without epochs (older gateways) is judged by its head only.
+    fn lost(&self, page: &FeedPage) -> Option<String> {
+        if !page.epoch.is_empty() && !self.epoch.is_empty() && page.epoch != self.epoch {
+            return Some(format!(
+                "the registry's epoch changed ({} -> {}): it was reset or replaced",
+                self.epoch, page.epoch
+            ));
+        }
+        (page.head < self.after).then(|| {
+            format!(
+                "the registry's feed head {} is below the runner's position {}: it lost \
+                 entries (restored from a backup?)",
+                page.head, self.after
+            )
+        })
+    }
+}
+
+/// Follows the registry's change feed until `closed`: each entry goes to the event
+/// loop in order; when the registry is not the one followed any more
+/// ([`FeedPosition::lost`]) a new snapshot goes instead, and the feed is followed
+/// from it.
+fn follow_feed(
+    registry: &dyn Registry,
+    mut position: FeedPosition,
+    control: &Sender<Control>,
+    closed: &AtomicBool,
+) {
+    while !closed.load(Ordering::Relaxed) {
+        let page = match registry.wait_changes(position.after, Duration::from_millis(250)) {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!("following the registry feed: {e}");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+        };
+        if let Some(why) = position.lost(&page) {
+            match registry.snapshot() {
+                Ok(snapshot) => {
+                    tracing::warn!(
+                        "{why}; taking a new snapshot of desired state (feed seq {})",
+                        snapshot.seq
+                    );
+                    position = FeedPosition::of(&snapshot);
+                    if control.send(Control::Snapshot(snapshot)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("{why}; taking a new snapshot failed: {e}");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            continue;
+        }
+        for entry in page.entries {
+            position.after = entry.seq;
+            if control.send(Control::Entry(entry)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Applies a change feed entry to `runner`, and to `sinks` the sink changes
 /// it brings.
 fn apply_entry(
@@ -393,6 +462,23 @@ fn apply_entry(
     runner.apply_feed_entry(entry)?;
     sinks.apply(runner.take_sink_changes(), status);
     Ok(())
+}
+
+/// Applies a control message (a feed entry or a new snapshot).
+fn apply_control(
+    runner: &mut Runner,
+    sinks: &mut SinkEngine,
+    control: &Control,
+    status: &StatusHandle,
+) -> Result<()> {
+    match control {
+        Control::Entry(entry) => apply_entry(runner, sinks, entry, status),
+        Control::Snapshot(snapshot) => {
+            runner.sync_snapshot(snapshot)?;
+            sinks.apply(runner.take_sink_changes(), status);
+            Ok(())
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -419,8 +505,8 @@ fn event_loop(
         let mut idle = false;
         select! {
             recv(control) -> msg => {
-                if let Ok(Control::Entry(entry)) = msg {
-                    apply_entry(runner, sinks, &entry, status)?;
+                if let Ok(msg) = msg {
+                    apply_control(runner, sinks, &msg, status)?;
                     changed = true;
                 }
             }
@@ -456,9 +542,7 @@ fn event_loop(
             {
                 // Drain control messages that raced the end, then finish.
                 match control.recv_timeout(Duration::from_millis(1)) {
-                    Ok(Control::Entry(entry)) => {
-                        apply_entry(runner, sinks, &entry, status)?;
-                    }
+                    Ok(msg) => apply_control(runner, sinks, &msg, status)?,
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                         status.refresh(runner);
                         return Ok(());

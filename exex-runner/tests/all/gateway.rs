@@ -108,6 +108,22 @@ impl Gateway {
         self.client.base_url().to_string()
     }
 
+    /// A copy of the gateway's data directory, taken while it is stopped (a backup).
+    fn backup(&mut self) -> tempfile::TempDir {
+        self.stop();
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(self.dir.path(), copy.path());
+        copy
+    }
+
+    /// Serves again on the same port from a copy of `backup` (a restored backup).
+    fn restore(&mut self, backup: &tempfile::TempDir) {
+        self.stop();
+        self.dir = tempfile::tempdir().unwrap();
+        copy_dir(backup.path(), self.dir.path());
+        self.restart(false);
+    }
+
     /// The runner flags that follow this gateway as `runner-a` (no `--store`: modules
     /// come through the gateway).
     pub(crate) fn runner_args(&self) -> RunnerArgs {
@@ -177,6 +193,19 @@ impl Gateway {
             took < Duration::from_secs(1),
             "{action} reached the runner after {took:?}"
         );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 
@@ -387,4 +416,87 @@ fn runner_binary_follows_the_gateway_and_stops_on_sigterm() {
     let view = gateway.view("hello");
     assert_eq!(view.observed, Some(ObservedState::Stopped), "{view:#?}");
     assert_eq!(view.reported.map(|r| r.runner), Some("local".to_string()));
+}
+
+/// Whether the runner's report shows `name` as `want`.
+fn observed(r: &xxfunc_api::RunnerReport, name: &str, want: ObservedState) -> bool {
+    r.functions
+        .iter()
+        .any(|f| f.id.to_string() == name && f.observed == want)
+}
+
+#[test]
+fn a_runner_takes_a_new_snapshot_when_its_gateway_is_reset_or_restored() {
+    let mut gateway = Gateway::start();
+    gateway.deploy_and_start("hello", "hello");
+    let dir = tempfile::tempdir().unwrap();
+    let OpenedRunner { runner, registry } = gateway
+        .runner_args()
+        .open(dir.path(), "local")
+        .expect("runner opens against the gateway");
+    let Served {
+        tx,
+        stop,
+        status,
+        thread,
+    } = serve_pushed(runner, registry, ServeOptions::default());
+    let wait = |what: &str, cond: &dyn Fn(&xxfunc_api::RunnerReport) -> bool| {
+        crate::registry::wait_for(&status, what, cond);
+    };
+    wait("hello running", &|r| {
+        observed(r, "hello", ObservedState::Running)
+    });
+
+    // Reset: an empty gateway on the same port, where `other` is deployed and started.
+    // Its feed (seq 1 and 2) is no longer than what the runner had seen of the old one,
+    // so only its new epoch tells the runner to take a new snapshot.
+    gateway.restart(true);
+    gateway.deploy_and_start("other", "hello");
+    wait("the reset gateway's desired state", &|r| {
+        observed(r, "other", ObservedState::Running)
+            && !observed(r, "hello", ObservedState::Running)
+    });
+
+    // A backup of this gateway, then more changes the runner follows.
+    let backup = gateway.backup();
+    gateway.restart(false);
+    gateway.deploy_and_start("third", "hello");
+    // `hello` was the old gateway's: this one has never heard of it.
+    gateway
+        .runtime
+        .block_on(gateway.client.start("hello", None))
+        .unwrap_err();
+    wait("third running", &|r| {
+        observed(r, "third", ObservedState::Running)
+    });
+
+    // Restored from the backup: same epoch, a head below the runner's position. A
+    // change made after the restore reaches the runner (through the new snapshot).
+    gateway.restore(&backup);
+    gateway
+        .runtime
+        .block_on(gateway.client.stop("other"))
+        .unwrap();
+    wait("the restored gateway's desired state", &|r| {
+        observed(r, "other", ObservedState::Stopped)
+            && !observed(r, "third", ObservedState::Running)
+    });
+
+    // It still runs what the restored gateway starts, on the next block.
+    gateway
+        .runtime
+        .block_on(gateway.client.start("other", None))
+        .unwrap();
+    wait("other running again", &|r| {
+        observed(r, "other", ObservedState::Running)
+    });
+    let blocks = chain::blocks(None, 1, 2, 0);
+    tx.send(ChainEvent::commit(0, blocks[0].clone())).unwrap();
+    let other = FunctionId::Name("other".parse().unwrap());
+    wait("other ran block 1", &|r| {
+        crate::registry::cursor(r, &other) == Some(1)
+    });
+    stop.stop();
+    drop(tx);
+    thread.join().unwrap().unwrap();
 }

@@ -202,6 +202,11 @@ pub struct FeedSnapshot {
     pub seq: u64,
     /// All functions runners should know about.
     pub functions: Vec<FunctionSpec>,
+    /// The registry's epoch: chosen when the registry was created. A follower that
+    /// sees another epoch on a feed page follows a different registry (reset or
+    /// replaced) and takes a new snapshot. Empty from gateways that predate it.
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// `GET /v1/feed?after={seq}&wait_ms={ms}`: entries after `seq`, waiting up to
@@ -212,7 +217,12 @@ pub struct FeedPage {
     /// Entries in order.
     pub entries: Vec<FeedEntry>,
     /// Highest seq the registry has (may exceed the last entry when the page is cut).
+    /// Lower than the `after` asked for when the registry lost entries (restored from
+    /// a backup, or reset): the follower then takes a new snapshot.
     pub head: u64,
+    /// The registry's epoch (see [`FeedSnapshot::epoch`]).
+    #[serde(default)]
+    pub epoch: String,
 }
 
 /// One version in a name's history.

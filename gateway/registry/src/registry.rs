@@ -119,11 +119,17 @@ struct Inner {
     options: RegistryOptions,
     /// Serialises read-modify-write operations.
     write: Mutex<()>,
-    /// Highest committed feed seq; waiters sleep on `changed`.
+    /// Highest feed seq whose entries are durable (published): what readers see;
+    /// waiters sleep on `changed`.
     head: Mutex<u64>,
+    /// Highest feed seq written to the WAL (maybe not yet synced); writers number
+    /// from it (under `write`).
+    written: std::sync::atomic::AtomicU64,
     changed: Condvar,
-    /// Called with the new feed head after every commit that added entries.
+    /// Called with the new feed head once entries are durable.
     listeners: Mutex<Vec<Listener>>,
+    /// This registry's epoch ([`META_EPOCH`]).
+    epoch: String,
     /// Called with the runner and function after every push that stored outcomes.
     outcome_listeners: Mutex<Vec<OutcomeListener>>,
 }
@@ -182,6 +188,7 @@ impl Registry {
             Some(v) => decode_u64(CF_META, META_FEED_HEAD, &v)?,
             None => 0,
         };
+        let epoch = read_or_create_epoch(&db, &path)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -189,9 +196,11 @@ impl Registry {
                 options,
                 write: Mutex::new(()),
                 head: Mutex::new(head),
+                written: std::sync::atomic::AtomicU64::new(head),
                 changed: Condvar::new(),
                 listeners: Mutex::new(Vec::new()),
                 outcome_listeners: Mutex::new(Vec::new()),
+                epoch,
             }),
         })
     }
@@ -199,6 +208,13 @@ impl Registry {
     /// The directory the registry lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The registry's epoch: chosen when it was created and kept for its life, so a
+    /// follower of its change feed sees when the registry it follows was replaced by
+    /// another (reset, or a different data directory) and takes a new snapshot.
+    pub fn epoch(&self) -> &str {
+        &self.inner.epoch
     }
 
     // -------------------------------------------------------------- helpers
@@ -331,4 +347,39 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The epoch stored in `db`, or a new one (16 hex digits from the process's randomly
+/// seeded hasher, the time and the path) written and synced when there is none.
+fn read_or_create_epoch(db: &DB, path: &Path) -> Result<String> {
+    let cf = db
+        .cf_handle(CF_META)
+        .expect("meta column family is created at open");
+    let stored = db
+        .get_cf(cf, META_EPOCH)
+        .map_err(|source| RegistryError::Db {
+            op: "read epoch",
+            source,
+        })?;
+    if let Some(v) = stored {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.write(path.as_os_str().as_encoded_bytes());
+    let epoch = format!("{:016x}", hasher.finish());
+    let mut opts = rocksdb::WriteOptions::default();
+    opts.set_sync(true);
+    db.put_cf_opt(cf, META_EPOCH, epoch.as_bytes(), &opts)
+        .map_err(|source| RegistryError::Db {
+            op: "write epoch",
+            source,
+        })?;
+    Ok(epoch)
 }

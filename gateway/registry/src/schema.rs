@@ -27,7 +27,7 @@ pub(crate) const CF_REPORTS: &str = "reports";
 /// `id \0 seq(be u64)` → `InvocationRecord`: invocations as older gateways stored them
 /// from reports. No longer written; `logs` falls back to it for a function with no outcomes.
 pub(crate) const CF_LOGS: &str = "logs";
-/// Counters: [`META_FEED_HEAD`], and
+/// Counters: [`META_FEED_HEAD`], [`META_EPOCH`], and
 /// [`outcome_meta_key`] → [`OutcomeMeta`] of each (function, runner) outcome log.
 pub(crate) const CF_META: &str = "meta";
 /// [`log_key`]`(runner, id, seq)` → `OutcomeEntry`: each runner's outcome log per function.
@@ -61,6 +61,10 @@ pub(crate) const ALL_CFS: [&str; 12] = [
 
 /// Key in [`CF_META`] of the highest feed seq (be u64).
 pub(crate) const META_FEED_HEAD: &[u8] = b"feed_head";
+
+/// Key in [`CF_META`] of the registry's epoch (UTF-8): chosen when the registry is
+/// created, so a runner tells a gateway reset (or replaced) from the one it followed.
+pub(crate) const META_EPOCH: &[u8] = b"epoch";
 
 /// A name's current binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

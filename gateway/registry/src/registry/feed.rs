@@ -13,32 +13,40 @@ use crate::{
 
 impl Registry {
     /// Calls `listener` with the new feed head after every commit that adds
-    /// feed entries (from the committing thread, after the write is durable).
+    /// feed entries (from the committing thread, once the entries are durable).
     /// Async servers use it to wake long polls without blocking a thread.
     /// Keep it short: it runs while writers wait.
     pub fn on_commit(&self, listener: impl Fn(u64) + Send + Sync + 'static) {
         self.inner.listeners.lock().push(Box::new(listener));
     }
 
-    /// The highest change feed seq (0 when the feed is empty).
+    /// The highest change feed seq whose entries are durable (0 when the feed is
+    /// empty): entries are published only after the WAL sync that covers them.
     pub fn feed_head(&self) -> u64 {
         *self.inner.head.lock()
     }
 
-    /// Every function's spec and the feed seq they reflect, read consistently.
+    /// Every function's spec and the feed seq they reflect, read consistently, and the
+    /// registry's [`epoch`](Self::epoch). Answered once what it shows is durable.
     ///
     /// # Errors
-    /// Read failures.
+    /// Read failures; a failed WAL sync.
     pub fn snapshot(&self) -> Result<FeedSnapshot> {
-        let _w = self.inner.write.lock();
-        let seq = self.feed_head();
+        let w = self.inner.write.lock();
+        let seq = self.inner.written.load(std::sync::atomic::Ordering::SeqCst);
         let mut functions = Vec::new();
         for id in self.ids()? {
             if let Some(spec) = spec_of(&id, &self.load(&id)?) {
                 functions.push(spec);
             }
         }
-        Ok(FeedSnapshot { seq, functions })
+        drop(w);
+        self.sync_wal()?;
+        Ok(FeedSnapshot {
+            seq,
+            functions,
+            epoch: self.epoch().to_string(),
+        })
     }
 
     /// Feed entries with `seq > after`, at most `limit` (capped at [`MAX_FEED_PAGE`]).
@@ -67,7 +75,11 @@ impl Registry {
                 entries.push(entry);
             }
         }
-        Ok(FeedPage { entries, head })
+        Ok(FeedPage {
+            entries,
+            head,
+            epoch: self.epoch().to_string(),
+        })
     }
 
     /// Like [`feed_after`](Self::feed_after), but blocks the calling thread

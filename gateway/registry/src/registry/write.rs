@@ -1,6 +1,8 @@
 //! Writes: bind, start/stop, pin/unpin and runner reports, each one synced
 //! `WriteBatch` whose feed entries describe it.
 
+use std::sync::atomic::Ordering;
+
 use rocksdb::WriteBatch;
 use xxfunc_api::{
     BindResponse, ChangeKind, DesiredState, FeedEntry, FunctionId, FunctionName, FunctionSpec,
@@ -263,17 +265,38 @@ impl Registry {
     /// that commit while one sync runs share the next one (group commit).
     /// Batches reach the WAL in feed order, so a crash keeps a gapless prefix,
     /// and no write is acknowledged before the sync covering it returns.
+    ///
+    /// Feed entries are published (readers see them, waiters and listeners are
+    /// woken) only here, after the sync: a follower never acts on an entry a crash
+    /// could take back.
     pub(super) fn sync_wal(&self) -> Result<()> {
-        if !self.inner.options.sync {
-            return Ok(());
+        let written = self.inner.written.load(Ordering::SeqCst);
+        if self.inner.options.sync {
+            self.inner
+                .db
+                .flush_wal(true)
+                .map_err(|source| RegistryError::Db {
+                    op: "sync WAL",
+                    source,
+                })?;
         }
-        self.inner
-            .db
-            .flush_wal(true)
-            .map_err(|source| RegistryError::Db {
-                op: "sync WAL",
-                source,
-            })
+        self.publish(written);
+        Ok(())
+    }
+
+    /// Makes feed entries up to `written` (durable) visible and wakes whoever waits.
+    fn publish(&self, written: u64) {
+        {
+            let mut head = self.inner.head.lock();
+            if written <= *head {
+                return;
+            }
+            *head = written;
+        }
+        self.inner.changed.notify_all();
+        for listener in self.inner.listeners.lock().iter() {
+            listener(written);
+        }
     }
 
     /// A transaction; call only while holding the write lock.
@@ -281,7 +304,7 @@ impl Registry {
         Tx {
             reg: self,
             batch: WriteBatch::default(),
-            head: self.feed_head(),
+            head: self.inner.written.load(Ordering::SeqCst),
         }
     }
 }
@@ -323,11 +346,8 @@ impl Tx<'_> {
             self.head.to_be_bytes(),
         );
         self.reg.write_batch(self.batch)?;
-        *self.reg.inner.head.lock() = self.head;
-        self.reg.inner.changed.notify_all();
-        for listener in self.reg.inner.listeners.lock().iter() {
-            listener(self.head);
-        }
+        // Published by the caller's `sync_wal`, once durable.
+        self.reg.inner.written.store(self.head, Ordering::SeqCst);
         Ok(())
     }
 }

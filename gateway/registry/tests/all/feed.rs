@@ -145,3 +145,44 @@ fn concurrent_writers_produce_a_gapless_feed() {
         );
     }
 }
+
+#[test]
+fn the_epoch_is_kept_for_the_registrys_life_and_carried_by_the_feed() {
+    let (dir, reg) = open();
+    let epoch = reg.epoch().to_string();
+    assert_eq!(epoch.len(), 16, "{epoch:?}");
+    reg.bind(&name("e"), hash("e")).unwrap();
+    assert_eq!(reg.snapshot().unwrap().epoch, epoch);
+    assert_eq!(reg.feed_after(0, 10).unwrap().epoch, epoch);
+    let path = reg.path().to_path_buf();
+    drop(reg);
+
+    // Reopened: the same registry, the same epoch and feed.
+    let reg = xxfunc_registry::Registry::open(&path).unwrap();
+    assert_eq!(reg.epoch(), epoch);
+    assert_eq!(reg.feed_head(), 1);
+    drop(reg);
+    drop(dir);
+
+    // Another registry (a reset) has another epoch.
+    let (_other_dir, other) = open();
+    assert_ne!(other.epoch(), epoch);
+}
+
+#[test]
+fn listeners_and_waiters_see_an_entry_only_once_it_is_readable() {
+    let (_dir, reg) = open();
+    let reg = Arc::new(reg);
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    {
+        let (reg2, seen) = (Arc::clone(&reg), Arc::clone(&seen));
+        reg.on_commit(move |head| {
+            // Called after the sync: the head and its entry are what readers get.
+            let page = reg2.feed_after(head - 1, 10).unwrap();
+            seen.lock().push((head, page.head, page.entries.len()));
+        });
+    }
+    reg.bind(&name("a"), hash("a")).unwrap();
+    reg.start(&named("a"), StartFrom::Head).unwrap();
+    assert_eq!(*seen.lock(), vec![(1, 1, 1), (2, 2, 1)]);
+}
