@@ -110,6 +110,10 @@ pub struct RunnerArgs {
     /// again for a while.
     #[arg(long, default_value_t = 200, value_name = "MS")]
     pub slow_invocation_ms: u64,
+    /// Precompiled modules kept on disk under the data directory, MiB (least recently
+    /// used evicted first).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub artifact_cache_mib: u64,
     /// Serve Prometheus text on http://ADDR/metrics (loopback, e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -296,6 +300,7 @@ impl RunnerArgs {
         config.quarantine_after = self.quarantine_after.max(1);
         config.detach_after = Duration::from_millis(self.detach_after_ms);
         config.slow_invocation = Duration::from_millis(self.slow_invocation_ms.max(1));
+        config.artifact_budget_bytes = self.artifact_cache_mib.saturating_mul(1 << 20);
         config
     }
 

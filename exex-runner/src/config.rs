@@ -90,6 +90,9 @@ pub struct RunnerConfig {
     /// blocks a reorg replaced while it was down (a JSON-RPC node does not
     /// serve orphaned blocks). 0 stores none.
     pub reorg_blocks: u64,
+    /// Bytes of precompiled modules kept in `artifacts/` (least recently used
+    /// evicted first; see [`crate::ModuleCache::with_artifact_budget`]).
+    pub artifact_budget_bytes: u64,
 }
 
 impl RunnerConfig {
@@ -108,6 +111,7 @@ impl RunnerConfig {
             outcome_budget_bytes: 256 << 20,
             block_window: 1024,
             reorg_blocks: 64,
+            artifact_budget_bytes: crate::DEFAULT_ARTIFACT_BUDGET,
         }
     }
 }

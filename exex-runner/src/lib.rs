@@ -146,7 +146,9 @@ pub use gateway_registry::{GatewayModules, GatewayRegistry};
 pub use invoke::{EventInput, Outcome};
 #[cfg(feature = "local-registry")]
 pub use local_registry::LocalRegistry;
-pub use module_cache::{CacheStats, LoadedFrom, LoadedModule, ModuleCache};
+pub use module_cache::{
+    CacheStats, DEFAULT_ARTIFACT_BUDGET, LoadedFrom, LoadedModule, ModuleCache,
+};
 pub use modules::{ModuleSource, StoreModules};
 pub use node::{BlockHashes, FinishedHeights, NodeLink, Resume, resume_head};
 pub use registry::Registry;

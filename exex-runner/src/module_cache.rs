@@ -16,6 +16,13 @@
 //! refuses, is deleted and the module recompiled; it is never loaded. Files are
 //! written to a temporary name and renamed, so a crash leaves either no file or
 //! a whole one.
+//!
+//! The directory is kept under a byte budget ([`ModuleCache::with_artifact_budget`],
+//! [`DEFAULT_ARTIFACT_BUDGET`]): after each artifact written, the least recently
+//! used artifacts of modules not in memory are deleted until the rest fit (a load
+//! from disk marks its file used). Redeploying in a loop (`dev --watch`) therefore
+//! keeps the newest modules, not every one ever compiled. A module in memory is
+//! dropped from it when no function holds it any more (stop, redeploy).
 
 use std::{
     collections::HashMap,
@@ -41,6 +48,9 @@ use crate::{
 const MAGIC: &[u8; 4] = b"XXFA";
 const LAYOUT: u32 = 1;
 const HEADER_LEN: usize = 76;
+
+/// Bytes of precompiled artifacts a cache keeps on disk by default (1 GiB).
+pub const DEFAULT_ARTIFACT_BUDGET: u64 = 1 << 30;
 
 /// A module ready to instantiate: one per hash, shared by every invocation.
 pub struct LoadedModule {
@@ -89,6 +99,8 @@ pub struct CacheStats {
     pub compiles: u64,
     /// Artifacts found corrupt, truncated or incompatible, deleted and rebuilt.
     pub discarded: u64,
+    /// Artifacts deleted to keep the directory under its byte budget.
+    pub evicted: u64,
 }
 
 #[derive(Default)]
@@ -97,6 +109,7 @@ struct Counters {
     disk_hits: AtomicU64,
     compiles: AtomicU64,
     discarded: AtomicU64,
+    evicted: AtomicU64,
 }
 
 /// The module cache of one engine.
@@ -106,6 +119,8 @@ pub struct ModuleCache {
     dir: Option<PathBuf>,
     loaded: Mutex<HashMap<ModuleHash, Arc<LoadedModule>>>,
     counters: Counters,
+    /// Bytes of artifacts kept on disk.
+    budget: u64,
 }
 
 impl std::fmt::Debug for ModuleCache {
@@ -126,7 +141,16 @@ impl ModuleCache {
             dir,
             loaded: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            budget: DEFAULT_ARTIFACT_BUDGET,
         }
+    }
+
+    /// Keeps at most `bytes` of artifacts on disk (least recently used first out;
+    /// the artifact just written always stays).
+    #[must_use]
+    pub fn with_artifact_budget(mut self, bytes: u64) -> Self {
+        self.budget = bytes;
+        self
     }
 
     /// The engine the modules are compiled for.
@@ -194,6 +218,56 @@ impl ModuleCache {
             disk_hits: self.counters.disk_hits.load(Ordering::Relaxed),
             compiles: self.counters.compiles.load(Ordering::Relaxed),
             discarded: self.counters.discarded.load(Ordering::Relaxed),
+            evicted: self.counters.evicted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Deletes the least recently used artifacts of modules not in memory (never
+    /// `keep`'s) until the directory holds at most the budget.
+    fn trim_artifacts(&self, keep: &ModuleHash) {
+        let Some(dir) = &self.dir else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let path = e.path();
+                (path.extension()? == "cwasm").then_some(())?;
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), path))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        if total <= self.budget {
+            return;
+        }
+        files.sort();
+        let in_memory: Vec<String> = self
+            .loaded
+            .lock()
+            .keys()
+            .chain([keep])
+            .map(|h| format!("{}.cwasm", h.to_hex()))
+            .collect();
+        for (_, len, path) in files {
+            if total <= self.budget {
+                break;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if in_memory.iter().any(|n| n == name) {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    total -= len;
+                    self.counters.evicted.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(path = %path.display(), "precompiled artifact evicted (cache budget)");
+                }
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), "evicting a precompiled artifact: {e}");
+                }
+            }
         }
     }
 
@@ -241,6 +315,7 @@ impl ModuleCache {
                 source: ModuleLoadError::Serialize(e),
             })?;
             write_artifact(&path, hash, &payload)?;
+            self.trim_artifacts(hash);
         }
         Ok(module)
     }
@@ -267,7 +342,13 @@ impl ModuleCache {
         // written by `write_artifact` after `serialize`; wasmtime additionally
         // checks its own version and settings header and rejects a mismatch.
         match unsafe { Module::deserialize(self.engine.engine(), payload) } {
-            Ok(module) => Some(module),
+            Ok(module) => {
+                // Used now: the budget evicts the least recently used first.
+                if let Ok(f) = fs::File::options().write(true).open(&path) {
+                    let _ = f.set_modified(std::time::SystemTime::now());
+                }
+                Some(module)
+            }
             Err(e) => discard(&format!("wasmtime refused it: {e:#}")),
         }
     }

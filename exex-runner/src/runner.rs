@@ -190,10 +190,10 @@ impl Runner {
             .unwrap_or(1024)
             .min(1024);
         let engine = Arc::new(WasmEngine::new(config.limits.clone(), slots)?);
-        let cache = Arc::new(ModuleCache::new(
-            engine,
-            Some(&config.data_dir.join("artifacts")),
-        ));
+        let cache = Arc::new(
+            ModuleCache::new(engine, Some(&config.data_dir.join("artifacts")))
+                .with_artifact_budget(config.artifact_budget_bytes),
+        );
         Self::open_with_cache(config, cache, modules)
     }
 

@@ -185,3 +185,75 @@ fn stop_and_redeploy_evict_compiled_code_that_no_function_runs() {
     assert_eq!(after.disk_hits, before.disk_hits + 1, "loaded from disk");
     assert_eq!(h.runner().cache().len(), 1);
 }
+
+/// A module of its own hash: `_start` does nothing, `n` names a second export.
+fn numbered(n: u32) -> Vec<u8> {
+    wasm(&format!(
+        r#"(module (memory (export "memory") 1) (func (export "_start")) (func (export "f{n}")))"#
+    ))
+}
+
+#[test]
+fn artifacts_past_the_budget_are_evicted_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let modules: Vec<(Vec<u8>, ModuleHash)> = (0..4)
+        .map(|n| {
+            let bytes = numbered(n);
+            let hash = ModuleHash::of(&bytes);
+            (bytes, hash)
+        })
+        .collect();
+    // One artifact's size decides the budget: room for two and a half.
+    let probe_dir = tempfile::tempdir().unwrap();
+    let probe = cache(probe_dir.path(), Limits::default());
+    let (bytes, hash) = &modules[0];
+    probe.load(hash, || Ok(bytes.clone())).unwrap();
+    let size = std::fs::metadata(probe.artifact_path(hash).unwrap())
+        .unwrap()
+        .len();
+    let budget = size * 5 / 2;
+    let open = || cache(dir.path(), Limits::default()).with_artifact_budget(budget);
+    let on_disk = |c: &ModuleCache| -> Vec<bool> {
+        modules
+            .iter()
+            .map(|(_, h)| c.artifact_path(h).unwrap().is_file())
+            .collect()
+    };
+
+    // 0 and 1 compiled by one runner; a restarted one uses 0 from disk (so 1 is the
+    // least recently used), drops it from memory, then compiles 2: 1 goes.
+    let first = open();
+    for (bytes, hash) in &modules[..2] {
+        first.load(hash, || Ok(bytes.clone())).unwrap();
+    }
+    assert_eq!(on_disk(&first), [true, true, false, false]);
+    drop(first);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = open();
+    let (_, h0) = &modules[0];
+    assert_eq!(
+        second.load(h0, || panic!("on disk: no fetch")).unwrap().1,
+        LoadedFrom::Disk
+    );
+    second.forget(h0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (bytes, hash) = &modules[2];
+    second.load(hash, || Ok(bytes.clone())).unwrap();
+    assert_eq!(on_disk(&second), [true, false, true, false]);
+    assert_eq!(second.stats().evicted, 1);
+
+    // A module in memory is never evicted: with 2 and 0 loaded, compiling 3 leaves
+    // the directory over budget rather than delete what is in use.
+    second.load(h0, || panic!("on disk: no fetch")).unwrap();
+    let (bytes, hash) = &modules[3];
+    second.load(hash, || Ok(bytes.clone())).unwrap();
+    assert_eq!(on_disk(&second), [true, false, true, true]);
+    assert_eq!(second.stats().evicted, 1);
+
+    // An evicted module compiles again when it is needed.
+    let (bytes, hash) = &modules[1];
+    assert_eq!(
+        second.load(hash, || Ok(bytes.clone())).unwrap().1,
+        LoadedFrom::Compiled
+    );
+}
