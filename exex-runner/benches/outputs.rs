@@ -6,8 +6,8 @@
 //! A function emitting 100 JSON records per block runs on `BLOCKS` generated blocks in
 //! the real runner; its outcome log is pushed to a real gateway served in-process on
 //! loopback (as the runner's pusher does, in pages under the body limit); then one SSE
-//! client reads the function's outputs from the start to the head, parsing every event
-//! and its item. The baseline pages through the runner's outcome log and splits and
+//! client reads the function's outputs from the start to the head, decoding the stream
+//! with `russe` (the codec the gateway encodes it with) and parsing every item. The baseline pages through the runner's outcome log and splits and
 //! parses the same records.
 //!
 //! Run with `cargo bench -p xxfunc-runner --bench outputs`.
@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
+use tokio_util::codec::Decoder as _;
 use xxfunc_api::{
     FunctionId, FunctionName, StartFrom,
     client::Client,
@@ -95,7 +96,8 @@ async fn stream(url: &str, want: usize) -> f64 {
         .await
         .expect("the stream opens");
     assert!(resp.status().is_success(), "{}", resp.status());
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf = bytes::BytesMut::new();
+    let mut decoder = russe::Decoder::default();
     let mut count = 0usize;
     let mut last_seq = 0;
     while count < want {
@@ -105,35 +107,23 @@ async fn stream(url: &str, want: usize) -> f64 {
             .expect("the stream reads")
             .expect("the stream ended early");
         buf.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(end) = find(&buf[start..], b"\n\n") {
-            let event = &buf[start..start + end];
-            start += end + 2;
-            let text = std::str::from_utf8(event).expect("UTF-8 events");
-            let mut id = None;
-            let mut data = None;
-            for line in text.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = Some(v.trim().parse::<u64>().expect("a numeric id"));
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data = Some(v.strip_prefix(' ').unwrap_or(v));
-                }
-            }
-            if let (Some(id), Some(data)) = (id, data) {
-                let item: OutputItem = serde_json::from_str(data).expect("an output item");
-                assert_eq!(item.seq, id);
-                assert_eq!(item.seq, last_seq + 1, "no gap, no duplicate");
-                last_seq = item.seq;
-                count += 1;
-            }
+        while let Some(event) = decoder.decode(&mut buf).expect("a well-formed stream") {
+            let russe::Event::Message(message) = event else {
+                continue;
+            };
+            let id: u64 = message
+                .id
+                .as_deref()
+                .and_then(|id| id.parse().ok())
+                .expect("a numeric id");
+            let item: OutputItem = serde_json::from_str(&message.data).expect("an output item");
+            assert_eq!(item.seq, id);
+            assert_eq!(item.seq, last_seq + 1, "no gap, no duplicate");
+            last_seq = item.seq;
+            count += 1;
         }
-        buf.drain(..start);
     }
     count as f64 / t.elapsed().as_secs_f64()
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn main() {

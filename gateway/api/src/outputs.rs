@@ -53,11 +53,22 @@ impl Serialize for Bytes64 {
 
 impl<'de> Deserialize<'de> for Bytes64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        STANDARD
-            .decode(text.as_bytes())
-            .map(Self)
-            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+        /// Decodes the text where the deserializer holds it (no copy into a `String`
+        /// first: stdout of a busy function is kilobytes per outcome).
+        struct Base64;
+        impl serde::de::Visitor<'_> for Base64 {
+            type Value = Bytes64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Bytes64, E> {
+                STANDARD
+                    .decode(text.as_bytes())
+                    .map(Bytes64)
+                    .map_err(|e| E::custom(format!("invalid base64: {e}")))
+            }
+        }
+        d.deserialize_str(Base64)
     }
 }
 

@@ -43,9 +43,10 @@ use tokio::{
 };
 use tokio_util::codec::Encoder as _;
 use xxfunc_api::{
-    FunctionId,
+    BlockRef, FunctionId, ModuleHash,
     outputs::{ItemKind, OutputItem, OutputsPage, OutputsQuery},
 };
+use xxfunc_service::ServiceError;
 
 use crate::{
     config::MAX_FEED_WAIT_MS,
@@ -223,6 +224,7 @@ async fn produce(
         budget: Arc::new(Semaphore::new(SSE_BUFFER_BYTES)),
         timeout: state.sse_send_timeout,
         chunk: BytesMut::with_capacity(SSE_CHUNK_BYTES + 1024),
+        envelope: Envelope::default(),
     };
     let mut page = first;
     loop {
@@ -231,6 +233,20 @@ async fn produce(
             query.runner = Some(page.runner.clone());
         }
         let progressed = page.next > query.after;
+        query.after = page.next;
+        // A page that advanced may have more behind it: the next one is read while
+        // this one is encoded and sent (the read runs on the blocking pool, the
+        // encoding here), so a client catching up is not held by the two in turn.
+        let ahead = progressed.then(|| {
+            let (state, id, query) = (state.clone(), id.clone(), query.clone());
+            Ahead(tokio::spawn(async move {
+                state.service.outputs(id, query).await
+            }))
+        });
+        if ahead.is_some() {
+            // Lets the read start (it hands the work to the blocking pool at once).
+            tokio::task::yield_now().await;
+        }
         for item in &page.items {
             if let Err(e) = sender.encode(item) {
                 tracing::warn!(error = %e, "an output item does not encode as an event");
@@ -243,22 +259,36 @@ async fn produce(
         if !sender.flush(&state).await {
             return;
         }
-        query.after = page.next;
-        if !progressed {
-            // Nothing new: wait for an arrival, or for the client to go.
-            tokio::select! {
-                changed = arrivals.changed() => if changed.is_err() { return },
-                () = sender.tx.closed() => return,
+        let next = match ahead {
+            Some(mut ahead) => (&mut ahead.0)
+                .await
+                .unwrap_or_else(|e| Err(ServiceError::Worker(e))),
+            None => {
+                // Nothing new: wait for an arrival, or for the client to go.
+                tokio::select! {
+                    changed = arrivals.changed() => if changed.is_err() { return },
+                    () = sender.tx.closed() => return,
+                }
+                arrivals.borrow_and_update();
+                state.service.outputs(id.clone(), query.clone()).await
             }
-            arrivals.borrow_and_update();
-        }
-        page = match state.service.outputs(id.clone(), query.clone()).await {
+        };
+        page = match next {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, "reading outputs for an event stream failed");
                 return;
             }
         };
+    }
+}
+
+/// A page being read ahead; aborted if the producer ends first.
+struct Ahead(tokio::task::JoinHandle<Result<OutputsPage, ServiceError>>);
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -271,12 +301,13 @@ struct Sender {
     budget: Arc<Semaphore>,
     timeout: Duration,
     chunk: BytesMut,
+    envelope: Envelope,
 }
 
 impl Sender {
     /// Appends `item`'s event to the chunk.
     fn encode(&mut self, item: &OutputItem) -> Result<(), EncodeError> {
-        encode_event(item, &mut self.chunk)
+        encode_event(item, &mut self.envelope, &mut self.chunk)
     }
 
     /// Sends the chunk, if it holds anything. False when the producer must end: the
@@ -314,10 +345,70 @@ impl Sender {
     }
 }
 
+/// The JSON of the fields an outcome's items share (`kind`, `block`, `hash`, `runner`),
+/// rendered by serde once per outcome rather than once per item.
+#[derive(Default)]
+struct Envelope {
+    of: Option<(ItemKind, BlockRef, ModuleHash, String)>,
+    json: String,
+}
+
+impl Envelope {
+    /// The shared fields of `item` as JSON members (`"kind":…,"runner":…`).
+    fn of(&mut self, item: &OutputItem) -> Result<&str, serde_json::Error> {
+        let same = self.of.as_ref().is_some_and(|(kind, block, hash, runner)| {
+            *kind == item.kind
+                && *block == item.block
+                && *hash == item.hash
+                && *runner == item.runner
+        });
+        if !same {
+            self.json = format!(
+                r#""kind":{},"block":{},"hash":{},"runner":{}"#,
+                serde_json::to_string(&item.kind)?,
+                serde_json::to_string(&item.block)?,
+                serde_json::to_string(&item.hash)?,
+                serde_json::to_string(&item.runner)?,
+            );
+            self.of = Some((item.kind, item.block, item.hash, item.runner.clone()));
+        }
+        Ok(&self.json)
+    }
+}
+
+/// `item` as JSON, byte for byte what `serde_json::to_string(item)` writes (the
+/// fields in declaration order, each value rendered by serde), with the shared fields
+/// from `envelope`.
+fn item_json(item: &OutputItem, envelope: &mut Envelope) -> Result<String, serde_json::Error> {
+    use std::fmt::Write as _;
+    let shared = envelope.of(item)?;
+    let record = item.record.as_ref().map_or(0, |r| r.get().len());
+    let b64 = item.record_b64.as_ref().map_or(0, String::len);
+    let mut out = String::with_capacity(shared.len() + record + b64 + 64);
+    let _ = write!(out, r#"{{"seq":{},{shared}"#, item.seq);
+    if let Some(raw) = &item.record {
+        out.push_str(r#","record":"#);
+        out.push_str(raw.get());
+    }
+    if let Some(b64) = &item.record_b64 {
+        out.push_str(r#","record_b64":"#);
+        out.push_str(&serde_json::to_string(b64)?);
+    }
+    if item.binary {
+        out.push_str(r#","binary":true"#);
+    }
+    out.push('}');
+    Ok(out)
+}
+
 /// Appends `item` as an event to `dst`: `id:` its seq, `event:` its kind, `data:` its
 /// JSON.
-fn encode_event(item: &OutputItem, dst: &mut BytesMut) -> Result<(), EncodeError> {
-    let data = serde_json::to_string(item)?;
+fn encode_event(
+    item: &OutputItem,
+    envelope: &mut Envelope,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let data = item_json(item, envelope)?;
     let kind = match item.kind {
         ItemKind::Insert => "insert",
         ItemKind::Retract => "retract",
@@ -429,7 +520,6 @@ impl Stream for Events {
 #[cfg(test)]
 mod tests {
     use tokio_util::codec::Decoder as _;
-    use xxfunc_api::{BlockRef, ModuleHash};
 
     use super::*;
 
@@ -454,8 +544,9 @@ mod tests {
             OutputItem::new(3, ItemKind::Retract, block, hash, "r", br#"[1, 2]"#),
         ];
         let mut chunk = BytesMut::new();
+        let mut envelope = Envelope::default();
         for item in &items {
-            encode_event(item, &mut chunk).unwrap();
+            encode_event(item, &mut envelope, &mut chunk).unwrap();
         }
         let mut decoder = russe::Decoder::default();
         let mut got = Vec::new();
@@ -475,5 +566,38 @@ mod tests {
         }
         assert!(chunk.is_empty(), "every byte belongs to an event");
         assert_eq!(got, items);
+    }
+
+    #[test]
+    fn item_json_is_what_serde_writes() {
+        let hash = ModuleHash::of(b"m");
+        let other = ModuleHash::of(b"n");
+        let block = |n: u8| BlockRef {
+            number: u64::from(n),
+            hash: [n; 32].into(),
+        };
+        let items = [
+            OutputItem::new(1, ItemKind::Insert, block(7), hash, "r", br#"{"a":1}"#),
+            OutputItem::new(2, ItemKind::Insert, block(7), hash, "r", b" [1,\r 2] "),
+            OutputItem::new(
+                3,
+                ItemKind::Insert,
+                block(7),
+                hash,
+                "r",
+                b"\xff\x00 not json",
+            ),
+            OutputItem::new(4, ItemKind::Retract, block(7), hash, "r", b"\"s\""),
+            OutputItem::new(5, ItemKind::Retract, block(8), hash, "r", b"null"),
+            OutputItem::new(6, ItemKind::Retract, block(8), other, "r", b"1"),
+            OutputItem::new(7, ItemKind::Retract, block(8), other, "r-\"2\"", b"{}"),
+        ];
+        let mut envelope = Envelope::default();
+        for item in &items {
+            assert_eq!(
+                item_json(item, &mut envelope).unwrap(),
+                serde_json::to_string(item).unwrap()
+            );
+        }
     }
 }
