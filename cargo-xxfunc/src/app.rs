@@ -51,7 +51,8 @@ pub(crate) struct GlobalOpts {
     )]
     pub(crate) gateway: String,
 
-    /// Bearer token for mutating requests to the gateway.
+    /// Bearer token sent to the gateway: its token for changes, or its read token
+    /// where reads are guarded.
     #[arg(
         long,
         env = "XXFUNC_TOKEN",

@@ -45,6 +45,10 @@ pub struct GatewayConfig {
     pub store_config: StoreConfig,
     /// Bearer token required on mutating routes; `None` only on loopback addresses.
     pub token: Option<String>,
+    /// Bearer token required on reads too (`GET /v1/...` but the OpenAPI document, and
+    /// `/metrics`), for a gateway reachable by more than its users: either token is
+    /// accepted for a read. `None`: reads are open.
+    pub read_token: Option<String>,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
     /// Largest JSON body accepted, in bytes.
@@ -73,6 +77,7 @@ impl GatewayConfig {
             store_url,
             store_config: StoreConfig::default(),
             token: None,
+            read_token: None,
             workers: 0,
             json_limit: DEFAULT_JSON_LIMIT,
             report_limit: DEFAULT_REPORT_LIMIT,
@@ -102,6 +107,12 @@ impl GatewayConfig {
     /// Sets the bearer token (an empty string counts as none).
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Sets the read token (an empty string counts as none).
+    pub fn with_read_token(mut self, token: Option<String>) -> Self {
+        self.read_token = token.filter(|t| !t.is_empty());
         self
     }
 

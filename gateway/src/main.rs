@@ -27,6 +27,10 @@ struct Args {
     /// Bearer token required on every mutating request.
     #[arg(long, env = "XXFUNC_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Bearer token required on reads as well (GET /v1/..., /metrics; not /healthz or
+    /// the OpenAPI document); the --token is accepted for reads too. Unset: reads are open.
+    #[arg(long, env = "XXFUNC_READ_TOKEN", hide_env_values = true)]
+    read_token: Option<String>,
     /// Largest module accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_MODULE_SIZE)]
     max_module_size: u64,
@@ -69,6 +73,7 @@ async fn run() -> anyhow::Result<()> {
     let mut config = GatewayConfig::new(&data_dir)
         .with_listen(args.listen)
         .with_token(args.token)
+        .with_read_token(args.read_token)
         .with_workers(args.workers)
         .with_upload_grace(std::time::Duration::from_secs(args.gc_grace_secs))
         .with_sse_send_timeout(std::time::Duration::from_millis(args.sse_send_timeout_ms))

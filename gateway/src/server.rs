@@ -131,6 +131,7 @@ pub async fn serve_with(
     let state = web::Data::new(AppState::new(
         service,
         config.token.clone(),
+        config.read_token.clone(),
         config.json_limit,
         config.report_limit,
         config.sse_send_timeout,
@@ -159,9 +160,16 @@ pub async fn serve_with(
                     .match_pattern()
                     .unwrap_or_else(|| "(unmatched)".to_string());
                 let state = state.clone();
-                let fut = srv.call(req);
+                // Reads behind a read token are refused before any handler runs.
+                let (fut, denied) = match state.authorize_read(req.request()) {
+                    Ok(()) => (Some(srv.call(req)), None),
+                    Err(e) => (None, Some(req.error_response(e))),
+                };
                 async move {
-                    let res = fut.await?;
+                    let res = match (fut, denied) {
+                        (Some(fut), _) => fut.await?.map_into_boxed_body(),
+                        (None, denied) => denied.expect("a request is served or denied"),
+                    };
                     state
                         .metrics
                         .record(&method, &route, res.status().as_u16(), started.elapsed());

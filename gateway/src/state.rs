@@ -22,6 +22,7 @@ pub(crate) struct AppState {
     /// `/healthz` and `/metrics` readings.
     pub(crate) registry: Registry,
     token: Option<Vec<u8>>,
+    read_token: Option<Vec<u8>>,
     pub(crate) metrics: Metrics,
     pub(crate) feed: watch::Sender<u64>,
     /// Bumped after every push that stored outcomes (outputs long polls and streams wait on it).
@@ -36,6 +37,7 @@ impl AppState {
     pub(crate) fn new(
         service: Service,
         token: Option<String>,
+        read_token: Option<String>,
         json_limit: usize,
         report_limit: usize,
         sse_send_timeout: std::time::Duration,
@@ -47,6 +49,7 @@ impl AppState {
             service,
             registry,
             token: token.map(String::into_bytes),
+            read_token: read_token.map(String::into_bytes),
             metrics: Metrics::default(),
             feed,
             outcomes,
@@ -61,17 +64,32 @@ impl AppState {
         let Some(token) = &self.token else {
             return Ok(());
         };
-        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-            return Err(ApiError::Unauthorized);
+        check_bearer(req, &[token])
+    }
+
+    /// With a read token configured, checks the bearer token of a read (`GET` or
+    /// `HEAD` under `/v1/` but the OpenAPI document, and `/metrics`): the read token
+    /// or the write token. Other requests pass (mutating handlers call
+    /// [`authorize`](Self::authorize)).
+    pub(crate) fn authorize_read(&self, req: &HttpRequest) -> ApiResult<()> {
+        let Some(read) = &self.read_token else {
+            return Ok(());
         };
-        let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
-            return Err(ApiError::Unauthorized);
-        };
-        if bool::from(given.ct_eq(token)) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
+        let path = req.path();
+        let is_read = matches!(
+            *req.method(),
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD
+        );
+        let guarded =
+            (path.starts_with("/v1/") && path != "/v1/openapi.json") || path == "/metrics";
+        if !is_read || !guarded {
+            return Ok(());
         }
+        let tokens: Vec<&Vec<u8>> = [Some(read), self.token.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        check_bearer(req, &tokens)
     }
 
     /// An optional JSON body of at most `json_limit` bytes (empty: `T::default()`).
@@ -141,4 +159,24 @@ pub(crate) fn parse_query<T: DeserializeOwned>(req: &HttpRequest) -> ApiResult<T
 /// The raw `{name}`-style path parameter.
 pub(crate) fn path_param<'a>(req: &'a HttpRequest, key: &str) -> &'a str {
     req.match_info().get(key).unwrap_or_default()
+}
+
+/// `Authorization: Bearer T` with `T` one of `tokens` (compared in constant time):
+/// none given is 401, a wrong one 403.
+fn check_bearer(req: &HttpRequest, tokens: &[&Vec<u8>]) -> ApiResult<()> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
+        return Err(ApiError::Unauthorized);
+    };
+    let mut ok = subtle::Choice::from(0);
+    for token in tokens {
+        ok |= given.ct_eq(token.as_slice());
+    }
+    if bool::from(ok) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
 }

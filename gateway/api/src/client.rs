@@ -181,7 +181,8 @@ impl Client {
         })
     }
 
-    /// Sends `Authorization: Bearer <token>` on mutating requests.
+    /// Sends `Authorization: Bearer <token>` on every request (mutating ones need the
+    /// gateway's token; reads need it, or its read token, where one is configured).
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
         self
@@ -376,7 +377,8 @@ impl Client {
             req.query_pairs_mut()
                 .append_pair("limit", &limit.to_string());
         }
-        self.json(self.http.get(req).timeout(REQUEST_TIMEOUT)).await
+        self.json(self.authed(Method::GET, req, REQUEST_TIMEOUT))
+            .await
     }
 
     /// `GET /v1/functions/{selector}/outputs?after=&confirmations=&limit=&runner=&wait_ms=`:
@@ -410,7 +412,7 @@ impl Client {
             }
         }
         let timeout = REQUEST_TIMEOUT + wait.min(Duration::from_secs(60));
-        self.json(self.http.get(url).timeout(timeout)).await
+        self.json(self.authed(Method::GET, url, timeout)).await
     }
 
     // ---------------------------------------------------------------- sinks
@@ -492,7 +494,7 @@ impl Client {
             .append_pair("after", &after.to_string())
             .append_pair("wait_ms", &wait_ms.to_string());
         let timeout = REQUEST_TIMEOUT + wait.min(Duration::from_secs(60));
-        self.json(self.http.get(url).timeout(timeout)).await
+        self.json(self.authed(Method::GET, url, timeout)).await
     }
 
     /// `POST /v1/runners/{runner_id}/report`.
@@ -540,15 +542,16 @@ impl Client {
     }
 
     fn request(&self, method: Method, segments: &[&str]) -> Result<RequestBuilder> {
-        let mutating = method != Method::GET;
-        let mut req = self
-            .http
-            .request(method, self.url(segments)?)
-            .timeout(REQUEST_TIMEOUT);
-        if mutating && let Some(token) = &self.token {
-            req = req.bearer_auth(token);
+        Ok(self.authed(method, self.url(segments)?, REQUEST_TIMEOUT))
+    }
+
+    /// A request to `url` with the token, if any.
+    fn authed(&self, method: Method, url: Url, timeout: Duration) -> RequestBuilder {
+        let req = self.http.request(method, url).timeout(timeout);
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
         }
-        Ok(req)
     }
 
     /// Sends a request; a non-2xx answer becomes [`ClientError::Api`].

@@ -260,9 +260,10 @@ async fn produce(
             return;
         }
         let next = match ahead {
-            Some(mut ahead) => (&mut ahead.0)
-                .await
-                .unwrap_or_else(|e| Err(ServiceError::Worker(e))),
+            Some(mut ahead) => match (&mut ahead.0).await {
+                Ok(read) => read,
+                Err(e) => Err(ServiceError::Worker(e)),
+            },
             None => {
                 // Nothing new: wait for an arrival, or for the client to go.
                 tokio::select! {

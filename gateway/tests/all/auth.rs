@@ -1,4 +1,5 @@
-//! Bearer tokens: 401 without, 403 wrong, reads open; no token beyond loopback.
+//! Bearer tokens: 401 without, 403 wrong, reads open unless a read token guards them;
+//! no token beyond loopback.
 
 use std::process::{Command, Stdio};
 
@@ -120,4 +121,58 @@ fn refuses_non_loopback_without_a_token() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_token_guards_reads_and_grants_nothing_else() {
+    const READ: &str = "reader-token-0123456789";
+    let gw = Gateway::start_with(Backend::File, &["--read-token", READ]).expect("gateway");
+    let hash = gw.client().upload(module(1)).await.unwrap().hash;
+    let hs = hash.to_string();
+    gw.client().bind(&"f".parse().unwrap(), &hs).await.unwrap();
+    let addr = gw.addr().to_string();
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (read, write, wrong) = (
+        bearer(READ),
+        bearer("test-token-0123456789"),
+        bearer("reader-token-0123456788"),
+    );
+    for path in [
+        "/v1/functions",
+        "/v1/functions/f",
+        "/v1/functions/f/logs",
+        "/v1/functions/f/outputs",
+        "/v1/feed/snapshot",
+        "/metrics",
+    ] {
+        let get = |auth: Option<&str>| {
+            let headers: Vec<(&str, &str)> =
+                auth.map(|a| ("Authorization", a)).into_iter().collect();
+            raw(&addr, "GET", path, &headers, b"")
+        };
+        let (status, body) = get(None);
+        assert_eq!(status, 401, "{path} without a token: {body}");
+        assert_eq!(error_code(&body), codes::UNAUTHORIZED);
+        let (status, body) = get(Some(&wrong));
+        assert_eq!(status, 403, "{path} with a wrong token: {body}");
+        assert_eq!(get(Some(&read)).0, 200, "{path} with the read token");
+        assert_eq!(get(Some(&write)).0, 200, "{path} with the write token");
+    }
+    // Liveness and the API's description stay open.
+    assert_eq!(raw(&addr, "GET", "/healthz", &[], b"").0, 200);
+    assert_eq!(raw(&addr, "GET", "/v1/openapi.json", &[], b"").0, 200);
+
+    // The client sends its token on reads; the read token reads but never writes.
+    let reader = Client::new(&gw.url).unwrap().with_token(Some(READ.into()));
+    assert_eq!(reader.list().await.unwrap().len(), 1);
+    reader.download(&hs).await.unwrap();
+    let err = reader.start("f", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::FORBIDDEN), "{err}");
+    let err = gw.anonymous().list().await.unwrap_err();
+    assert_eq!(err.code(), Some(codes::UNAUTHORIZED), "{err}");
+    assert_eq!(
+        gw.client().function("f").await.unwrap().desired,
+        xxfunc_api::DesiredState::Stopped,
+        "the refused start changed nothing"
+    );
 }
