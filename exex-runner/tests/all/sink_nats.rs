@@ -1,7 +1,8 @@
 //! The NATS JetStream sink against a real `nats-server -js` on loopback:
 //! the stream holds one message per block with `Nats-Msg-Id` = the batch's
 //! key, and its messages, applied in order, are the canonical chain's
-//! records, also when the server is down for a while during delivery.
+//! records, also when the server is down for a while during delivery and when the
+//! runner is killed (SIGKILL) at random moments while it delivers.
 
 use std::{
     path::PathBuf,
@@ -185,5 +186,104 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
     assert!(
         done.failed_attempts >= 4,
         "both outages were seen: {done:?}"
+    );
+}
+
+#[test]
+fn nats_stream_holds_the_canonical_chain_after_kill_dash_nine_at_random_moments() {
+    use rand::Rng as _;
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let replay = Replay::new();
+    let data = replay.dir.path().join("runner");
+    let sink = format!("erc20=nats:{},name=bus", nats.url());
+    const DELAY_MS: u64 = 50;
+    let run = |delay: u64, to_end: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xxfunc-runner"));
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .args(["--store", &replay.store_url])
+            .arg("--fixtures")
+            .arg(&replay.events)
+            .args(["--replay-delay-ms", &delay.to_string()])
+            .arg("--function")
+            .arg(format!("{}={}", replay.id, replay.hash))
+            .args(["--sink", &sink, "--sink-allow-host", "127.0.0.1"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null());
+        if to_end {
+            cmd.arg("--exit-at-end");
+        }
+        cmd
+    };
+    // Messages in the stream (0 before the sink created it).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let js = rt.block_on(async {
+        async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap())
+    });
+    let count = || -> u64 {
+        rt.block_on(async {
+            match js.get_stream("XXFUNC").await {
+                Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        })
+    };
+    let mut rng = rand::rng();
+    let (mut kills, mut mid_delivery, mut attempts) = (0, 0, 0);
+    let mut seen = Vec::new();
+    while mid_delivery < 12 {
+        attempts += 1;
+        assert!(
+            attempts < 60,
+            "could not kill the runner mid-delivery 10 times: {seen:?}"
+        );
+        let before = count();
+        let mut child = run(DELAY_MS, false).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut delivering = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if count() != before {
+                delivering = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..3 * DELAY_MS)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+            mid_delivery += u32::from(delivering);
+        }
+        let _ = child.wait();
+        seen.push(count());
+        if !delivering {
+            break;
+        }
+    }
+    assert!(run(0, true).status().unwrap().success());
+
+    // JetStream dropped what a killed runner published twice (Nats-Msg-Id): the stream,
+    // applied in order, is the canonical chain's records.
+    let messages = nats.messages("XXFUNC");
+    let keys: std::collections::HashSet<&String> = messages.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(keys.len(), messages.len(), "each batch once in the stream");
+    let batches: Vec<ReceivedBatch> = messages.into_iter().map(|(_, _, b)| b).collect();
+    let runner = replay.runner(&data);
+    let want = canonical(&outcomes(&runner, &replay.id), 0);
+    assert!(!want.is_empty());
+    assert_eq!(apply(&batches), want, "after {kills} kills");
+    eprintln!(
+        "nats: {kills} kills ({mid_delivery} while delivering) in {attempts} runs; {} messages; \
+         messages after each kill: {seen:?}",
+        batches.len()
+    );
+    assert!(
+        mid_delivery >= 10,
+        "only {mid_delivery} kills while delivering: {seen:?}"
     );
 }

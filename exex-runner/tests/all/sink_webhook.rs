@@ -2,7 +2,8 @@
 //! verifies Standard Webhooks signatures, answers 500 to a third of the
 //! requests, stalls past the sink's timeout on some, and records what it
 //! accepted: after de-duplication by `webhook-id` the receiver holds the
-//! canonical chain's records, in order; a 410 stops the sink as `failed`
+//! canonical chain's records, in order (also after SIGKILLs of the runner at
+//! random moments of delivery); a 410 stops the sink as `failed`
 //! until a retry; a wrong secret is caught by the receiver's check. The
 //! receiver verifies with the Standard Webhooks reference library
 //! (`standardwebhooks`), not with the sink's own code.
@@ -645,4 +646,84 @@ fn webhook_holds_the_canonical_chain_through_reorgs_of_depth_1_to_5() {
 #[test]
 fn webhook_with_three_confirmations_through_reorgs_of_depth_1_to_5() {
     delivers_through_deep_reorgs(3);
+}
+
+#[test]
+fn webhook_receiver_holds_the_canonical_chain_after_kill_dash_nine_at_random_moments() {
+    let replay = Replay::new();
+    // Every third request answered 500: kills land between attempts too.
+    let receiver = Receiver::start(
+        SECRET,
+        Behaviour {
+            flaky: true,
+            ..Behaviour::default()
+        },
+    );
+    let data = replay.dir.path().join("runner");
+    let sink = format!(
+        "erc20=webhook:{},secret-env=XXFUNC_TEST_HOOK_SECRET,name=hook",
+        receiver.url()
+    );
+    const DELAY_MS: u64 = 50;
+    let run = |delay: u64, to_end: bool| {
+        let mut cmd = runner_binary(&replay, &data, &sink, "127.0.0.1");
+        cmd.args(["--replay-delay-ms", &delay.to_string()]);
+        if to_end {
+            cmd.arg("--exit-at-end");
+        }
+        cmd
+    };
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    let (mut kills, mut mid_delivery, mut attempts) = (0, 0, 0);
+    let mut seen = Vec::new();
+    while mid_delivery < 12 {
+        attempts += 1;
+        assert!(
+            attempts < 60,
+            "could not kill the runner mid-delivery 10 times: {seen:?}"
+        );
+        let before = receiver.accepted().len();
+        let mut child = run(DELAY_MS, false).spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut delivering = false;
+        while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if receiver.accepted().len() != before {
+                delivering = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..3 * DELAY_MS)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+            mid_delivery += u32::from(delivering);
+        }
+        let _ = child.wait();
+        seen.push(receiver.accepted().len());
+        if !delivering {
+            break;
+        }
+    }
+    assert!(run(0, true).status().unwrap().success());
+
+    // After de-duplication by webhook-id, in order: the canonical chain's records.
+    let runner = replay.runner(&data);
+    let want = canonical(&outcomes(&runner, &replay.id), 0);
+    assert!(!want.is_empty());
+    let accepted = receiver.accepted();
+    assert_eq!(apply(&accepted), want, "after {kills} kills");
+    assert_eq!(receiver.seen.lock().bad_signatures, 0);
+    let unique: std::collections::HashSet<_> = accepted.iter().map(|b| &b.key).collect();
+    eprintln!(
+        "webhook: {kills} kills ({mid_delivery} while delivering) in {attempts} runs; \
+         {} batches accepted, {} unique; accepted after each kill: {seen:?}",
+        accepted.len(),
+        unique.len()
+    );
+    assert!(
+        mid_delivery >= 10,
+        "only {mid_delivery} kills while delivering: {seen:?}"
+    );
 }
