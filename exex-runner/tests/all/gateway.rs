@@ -137,6 +137,17 @@ impl Gateway {
         ])
     }
 
+    /// A runner following this gateway ([`runner_args`](Self::runner_args)), served
+    /// on pushed events in a thread of its own.
+    fn serve_runner(&self, dir: &std::path::Path) -> Served {
+        let OpenedRunner { runner, registry } = self
+            .runner_args()
+            .open(dir, "local")
+            .expect("runner opens against the gateway");
+        assert!(registry.is_some());
+        serve_pushed(runner, registry, ServeOptions::default())
+    }
+
     /// Deploys and starts a guest module as `name`.
     pub(crate) fn deploy_and_start(&self, name: &str, module: &str) {
         let bytes = xxfunc_guest_modules::module_bytes(module);
@@ -233,18 +244,12 @@ fn start_and_stop_through_the_gateway_reach_a_running_runner() {
 
     // No --store: modules come through the gateway, verified by hash.
     let dir = tempfile::tempdir().unwrap();
-    let OpenedRunner { runner, registry } = gateway
-        .runner_args()
-        .open(dir.path(), "local")
-        .expect("runner opens against the gateway");
-    assert!(registry.is_some());
-
     let Served {
         tx,
         stop,
         status,
         thread,
-    } = serve_pushed(runner, registry, ServeOptions::default());
+    } = gateway.serve_runner(dir.path());
     let blocks = chain::blocks(None, 1, 6, 0);
     let send = |i: usize| tx.send(ChainEvent::commit(0, blocks[i].clone())).unwrap();
     let id = FunctionId::Name("hello".parse().unwrap());
@@ -430,16 +435,12 @@ fn a_runner_takes_a_new_snapshot_when_its_gateway_is_reset_or_restored() {
     let mut gateway = Gateway::start();
     gateway.deploy_and_start("hello", "hello");
     let dir = tempfile::tempdir().unwrap();
-    let OpenedRunner { runner, registry } = gateway
-        .runner_args()
-        .open(dir.path(), "local")
-        .expect("runner opens against the gateway");
     let Served {
         tx,
         stop,
         status,
         thread,
-    } = serve_pushed(runner, registry, ServeOptions::default());
+    } = gateway.serve_runner(dir.path());
     let wait = |what: &str, cond: &dyn Fn(&xxfunc_api::RunnerReport) -> bool| {
         crate::registry::wait_for(&status, what, cond);
     };

@@ -245,3 +245,72 @@ pub fn apply(batches: &[ReceivedBatch]) -> Vec<BlockRecords> {
     }
     held
 }
+
+/// How [`kill_while_delivering`] went.
+#[derive(Debug)]
+pub struct Kills {
+    /// SIGKILLs sent.
+    pub kills: u32,
+    /// Of those, the ones sent after the destination changed in that run.
+    pub mid_delivery: u32,
+    /// Runs started.
+    pub runs: u32,
+    /// `progress()` after each run.
+    pub progress: Vec<u64>,
+}
+
+/// Starts runner processes with `spawn` (each replaying from its checkpoint with
+/// `delay_ms` per event) and kills each (SIGKILL) at a random moment within three
+/// events after `progress()` (what the destination holds) changed, until twelve
+/// were killed while delivering or a run delivered nothing (the replay is done).
+/// Asserts at least ten kills landed mid-delivery.
+pub fn kill_while_delivering(
+    mut spawn: impl FnMut() -> std::process::Child,
+    progress: impl Fn() -> u64,
+    delay_ms: u64,
+) -> Kills {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    let mut k = Kills {
+        kills: 0,
+        mid_delivery: 0,
+        runs: 0,
+        progress: Vec::new(),
+    };
+    while k.mid_delivery < 12 {
+        k.runs += 1;
+        assert!(
+            k.runs < 60,
+            "could not kill the runner mid-delivery 10 times: {k:?}"
+        );
+        let before = progress();
+        let mut child = spawn();
+        // (The first run compiles the module first.)
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut delivering = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if progress() != before {
+                delivering = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..3 * delay_ms)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            k.kills += 1;
+            k.mid_delivery += u32::from(delivering);
+        }
+        let _ = child.wait();
+        k.progress.push(progress());
+        if !delivering {
+            break;
+        }
+    }
+    assert!(
+        k.mid_delivery >= 10,
+        "only {} kills while delivering: {k:?}",
+        k.mid_delivery
+    );
+    k
+}
