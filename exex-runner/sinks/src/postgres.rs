@@ -46,6 +46,9 @@ use xxfunc_api::outputs::ItemKind;
 /// The cursor table every PostgreSQL sink shares (one row per sink).
 pub const CURSOR_TABLE: &str = "xxfunc_sink_cursors";
 
+/// The advisory lock key held while a sink creates its tables ("xxfunc" in ASCII).
+const DDL_LOCK: i64 = 0x78_7866_756e_63;
+
 /// Rows in PostgreSQL.
 pub struct PostgresSink {
     name: String,
@@ -149,9 +152,13 @@ impl PostgresSink {
     async fn prepare(&self) -> Result<Option<SinkCursor>, DeliveryError> {
         let client = self.client().await?;
         let t = &self.table;
+        // One statement string is one transaction; the advisory lock held for it
+        // serialises the creation among sinks opening at once (`CREATE TABLE IF NOT
+        // EXISTS` alone races: two creators, one fails on the type's unique index).
         client
             .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS \"{t}\" (
+                "SELECT pg_advisory_xact_lock({DDL_LOCK});
+                 CREATE TABLE IF NOT EXISTS \"{t}\" (
                      function text NOT NULL,
                      seq bigint NOT NULL,
                      block_number bigint NOT NULL,

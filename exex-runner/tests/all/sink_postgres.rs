@@ -2,7 +2,8 @@
 //! (`initdb` + `pg_ctl` as an unprivileged user): after `kill -9` of the
 //! runner binary at random moments the table equals the canonical chain's
 //! records; a table the user altered so inserts fail stops the sink with the
-//! server's error, skipping nothing, and a retry after the fix delivers all.
+//! server's error, skipping nothing, and a retry after the fix delivers all; a server
+//! stopped during delivery and started again leaves the table equal to the chain too.
 
 use std::{
     path::{Path, PathBuf},
@@ -113,26 +114,46 @@ impl Postgres {
                 "UTF8",
             ],
         );
+        pg.up();
+        Some(pg)
+    }
+
+    /// Starts the server (on the cluster's port) and waits until it accepts.
+    fn up(&self) {
         let opts = format!(
             "-h 127.0.0.1 -p {} -k {} -c fsync=off",
-            pg.port,
-            pg._dir.path().display()
+            self.port,
+            self._dir.path().display()
         );
-        let log = pg._dir.path().join("log");
-        pg.run(
+        let log = self._dir.path().join("log");
+        self.run(
             "pg_ctl",
             &[
                 "start",
                 "-w",
                 "-D",
-                pg.data.to_str().unwrap(),
+                self.data.to_str().unwrap(),
                 "-l",
                 log.to_str().unwrap(),
                 "-o",
                 &opts,
             ],
         );
-        Some(pg)
+    }
+
+    /// Stops the server at once (`-m immediate`: connections are cut).
+    fn down(&self) {
+        self.run(
+            "pg_ctl",
+            &[
+                "stop",
+                "-m",
+                "immediate",
+                "-w",
+                "-D",
+                self.data.to_str().unwrap(),
+            ],
+        );
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
@@ -472,4 +493,42 @@ fn postgres_cursor_ahead_of_a_reset_runner_stops_the_sink_until_cleared() {
         table(&pg, "reset"),
         as_values(&canonical(&outcomes(&runner, &replay.id), 0))
     );
+}
+
+#[test]
+fn postgres_table_equals_the_canonical_chain_across_a_server_outage() {
+    let Some(pg) = Postgres::start() else { return };
+    let replay = Replay::new();
+    let data = replay.dir.path().join("runner");
+    let mut runner = replay.runner(&data);
+    let spec: xxfunc_sinks::SinkSpec = format!(
+        "erc20=postgres:{},name=pg,table=outage,timeout-ms=1000",
+        pg.url()
+    )
+    .parse()
+    .unwrap();
+    runner
+        .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
+        .unwrap();
+    let served = replay.serve_with_delay(runner, false, Duration::from_millis(30));
+    served.wait_sink("pg", "a few batches delivered", |s| {
+        s.delivered_batches >= 3
+    });
+    // Down in the middle of the delivery: the sink retries, the function runs on.
+    pg.down();
+    let during = served.wait_sink("pg", "retrying during the outage", |s| {
+        s.state == SinkState::Retrying && s.attempts >= 2
+    });
+    assert!(during.last_error.is_some(), "{during:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    pg.up();
+    served.wait_every_event(&replay);
+    let done = served.wait_sink("pg", "caught up after the outage", |s| {
+        s.state == SinkState::Idle && s.lag_records == 0 && s.cursor.item > 0
+    });
+    let runner = served.finish();
+    let want = as_values(&canonical(&outcomes(&runner, &replay.id), 0));
+    assert!(!want.is_empty());
+    assert_eq!(table(&pg, "outage"), want, "after the outage: {done:?}");
+    eprintln!("postgres outage: during {during:?}; at the end {done:?}");
 }
