@@ -47,7 +47,7 @@ use xxfunc_api::outputs::ItemKind;
 pub const CURSOR_TABLE: &str = "xxfunc_sink_cursors";
 
 /// The advisory lock key held while a sink creates its tables ("xxfunc" in ASCII).
-const DDL_LOCK: i64 = 0x78_7866_756e_63;
+const DDL_LOCK: i64 = 0x7878_6675_6e63;
 
 /// Rows in PostgreSQL.
 pub struct PostgresSink {
