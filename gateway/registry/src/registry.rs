@@ -125,6 +125,8 @@ struct Inner {
     /// Highest feed seq written to the WAL (maybe not yet synced); writers number
     /// from it (under `write`).
     written: std::sync::atomic::AtomicU64,
+    /// Serialises publishing (the head and its listeners in order).
+    publishing: Mutex<()>,
     changed: Condvar,
     /// Called with the new feed head once entries are durable.
     listeners: Mutex<Vec<Listener>>,
@@ -197,6 +199,7 @@ impl Registry {
                 write: Mutex::new(()),
                 head: Mutex::new(head),
                 written: std::sync::atomic::AtomicU64::new(head),
+                publishing: Mutex::new(()),
                 changed: Condvar::new(),
                 listeners: Mutex::new(Vec::new()),
                 outcome_listeners: Mutex::new(Vec::new()),

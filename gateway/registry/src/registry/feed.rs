@@ -15,7 +15,7 @@ impl Registry {
     /// Calls `listener` with the new feed head after every commit that adds
     /// feed entries (from the committing thread, once the entries are durable).
     /// Async servers use it to wake long polls without blocking a thread.
-    /// Keep it short: it runs while writers wait.
+    /// Keep it short, and do not write to the registry from it: publishers wait for it.
     pub fn on_commit(&self, listener: impl Fn(u64) + Send + Sync + 'static) {
         self.inner.listeners.lock().push(Box::new(listener));
     }

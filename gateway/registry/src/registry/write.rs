@@ -285,7 +285,10 @@ impl Registry {
     }
 
     /// Makes feed entries up to `written` (durable) visible and wakes whoever waits.
+    /// Publishers take turns, so listeners see the head only grow; a listener may
+    /// read the registry but must not write to it.
     fn publish(&self, written: u64) {
+        let _turn = self.inner.publishing.lock();
         {
             let mut head = self.inner.head.lock();
             if written <= *head {

@@ -186,3 +186,36 @@ fn listeners_and_waiters_see_an_entry_only_once_it_is_readable() {
     reg.start(&named("a"), StartFrom::Head).unwrap();
     assert_eq!(*seen.lock(), vec![(1, 1, 1), (2, 2, 1)]);
 }
+
+#[test]
+fn listeners_see_the_head_only_grow_under_concurrent_writers() {
+    let (_dir, reg) = open();
+    let reg = Arc::new(reg);
+    let heads = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    {
+        let heads = Arc::clone(&heads);
+        reg.on_commit(move |head| heads.lock().push(head));
+    }
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let reg = Arc::clone(&reg);
+            thread::spawn(move || {
+                for i in 0..25 {
+                    let n = format!("w{w}-{i}");
+                    reg.bind(&name(&n), hash(&n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let heads = heads.lock();
+    assert!(heads.windows(2).all(|p| p[0] < p[1]), "{heads:?}");
+    assert_eq!(
+        heads.last(),
+        Some(&100),
+        "the last publish covers every entry"
+    );
+    assert_eq!(reg.feed_head(), 100);
+}
