@@ -77,6 +77,24 @@ impl Replay {
         runner
     }
 
+    /// [`runner`](Self::runner) with the sink `spec` (built by `xxfunc_sinks::build`,
+    /// delivering as runner `local`).
+    pub fn runner_with_sink(
+        &self,
+        data: &Path,
+        spec: &xxfunc_runner::xxfunc_sinks::SinkSpec,
+    ) -> Runner {
+        let mut runner = self.runner(data);
+        runner
+            .add_sink(
+                spec.clone(),
+                xxfunc_runner::xxfunc_sinks::build(spec).unwrap(),
+                "local",
+            )
+            .unwrap();
+        runner
+    }
+
     /// Serves `runner` on the fixture replay in a thread: until the source
     /// ends and the sinks caught up (`until_end`), or until stopped.
     pub fn serve(&self, runner: Runner, until_end: bool) -> Served {

@@ -139,13 +139,10 @@ fn nats_stream_holds_the_canonical_chain_across_a_server_outage() {
     };
     let replay = Replay::new();
     let data = replay.dir.path().join("runner");
-    let mut runner = replay.runner(&data);
     let spec: xxfunc_sinks::SinkSpec = format!("erc20=nats:{},name=bus,timeout-ms=500", nats.url())
         .parse()
         .unwrap();
-    runner
-        .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
-        .unwrap();
+    let runner = replay.runner_with_sink(&data, &spec);
     // Down before the replay: the sink retries opening.
     nats.down();
     let served = replay.serve_with_delay(runner, false, Duration::from_millis(30));

@@ -359,16 +359,13 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
     ))
     .unwrap();
     let data = replay.dir.path().join("runner");
-    let mut runner = replay.runner(&data);
     let spec: xxfunc_sinks::SinkSpec = format!(
         "erc20=postgres:{},name=pg,table=altered,attempts=2",
         pg.url()
     )
     .parse()
     .unwrap();
-    runner
-        .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
-        .unwrap();
+    let runner = replay.runner_with_sink(&data, &spec);
     let served = replay.serve(runner, false);
     let failed = served.wait_sink("pg", "failed on the altered table", |s| {
         s.state == SinkState::Failed
@@ -420,10 +417,7 @@ fn postgres_table_altered_by_a_user_stops_the_sink_until_fixed() {
     ))
     .unwrap();
     let data = replay.dir.path().join("runner-2");
-    let mut runner = replay.runner(&data);
-    runner
-        .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
-        .unwrap();
+    let runner = replay.runner_with_sink(&data, &spec);
     let served = replay.serve(runner, false);
     let failed = served.wait_sink("pg", "failed on the retyped column", |s| {
         s.state == SinkState::Failed
@@ -447,10 +441,7 @@ fn postgres_cursor_ahead_of_a_reset_runner_stops_the_sink_until_cleared() {
         .parse()
         .unwrap();
     let run = |dir: &str, until_end: bool, delay: Duration| {
-        let mut runner = replay.runner(&replay.dir.path().join(dir));
-        runner
-            .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
-            .unwrap();
+        let runner = replay.runner_with_sink(&replay.dir.path().join(dir), &spec);
         replay.serve_with_delay(runner, until_end, delay)
     };
     let first = run("first", true, Duration::ZERO);
@@ -500,16 +491,13 @@ fn postgres_table_equals_the_canonical_chain_across_a_server_outage() {
     let Some(pg) = Postgres::start() else { return };
     let replay = Replay::new();
     let data = replay.dir.path().join("runner");
-    let mut runner = replay.runner(&data);
     let spec: xxfunc_sinks::SinkSpec = format!(
         "erc20=postgres:{},name=pg,table=outage,timeout-ms=1000",
         pg.url()
     )
     .parse()
     .unwrap();
-    runner
-        .add_sink(spec.clone(), xxfunc_sinks::build(&spec).unwrap(), "local")
-        .unwrap();
+    let runner = replay.runner_with_sink(&data, &spec);
     let served = replay.serve_with_delay(runner, false, Duration::from_millis(30));
     served.wait_sink("pg", "a few batches delivered", |s| {
         s.delivered_batches >= 3
