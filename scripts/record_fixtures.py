@@ -12,12 +12,30 @@ After every step the recorder syncs like the runner's JSON-RPC follower: it walk
 from the head by parent hash until it meets a block it already delivered, emits `revert`
 for the orphaned blocks newest first and `commit` for the new branch oldest first.
 
-Output, under the directory given as the only argument (fixtures/rpc):
+Output, under the directory given as the first argument (fixtures/rpc):
   chain.json                        raw eth_chainId response
   blocks/<number>-<hash8>.json      raw eth_getBlockByNumber(n, true) and
                                     eth_getBlockReceipts(n) responses, one file per block
   events.json                       the delivery order: [{kind, number, hash, rpc}]
+
+and under the directory given as the second argument (fixtures/state), the whole state of
+the chain after every block a commit delivers (orphaned blocks included, recorded while
+anvil still has them), which the runner's offline state backend answers reads from:
+  <number>-<hash8>.json             {"block": the block's execution environment,
+                                     "accounts": {address: {balance, nonce, codeHash?,
+                                     storage?}}}; accounts that are empty (no balance, nonce,
+                                     code or storage) and zero storage words are left out
+  codes.json                        {codeHash: code} for every code hash above
+
+Which accounts and slots: those of anvil_dumpState at the head after each step (the whole
+state there), and those of the parent block's recorded state. Their values at each new
+block come from eth_getProof by block hash (EIP-1898), checked against the dump at the
+head. A slot written and cleared again inside one multi-block step (only anvil_reorg mines
+several blocks at once here) would be missed; the chain below has none: its reorgs only
+move tokens between funded accounts.
 """
+
+import gzip
 
 import json
 import os
@@ -62,8 +80,105 @@ class Rpc:
         return self.raw(method, list(params))["result"]
 
 
+def quantity(value):
+    return hex(int(value, 16))
+
+
+def slot_key(key):
+    return "0x" + key[2:].lower().rjust(64, "0")
+
+
+def is_empty(account):
+    return account["balance"] == "0x0" and account["nonce"] == 0 and "codeHash" not in account and "storage" not in account
+
+
+class StateRecorder:
+    """The whole state after every committed block, read from anvil while it has it."""
+
+    EMPTY_CODE_HASH = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+
+    def __init__(self, rpc, out_dir, chain_id, hard_fork):
+        self.rpc = rpc
+        self.out_dir = out_dir
+        self.chain_id = chain_id
+        self.hard_fork = hard_fork
+        self.by_hash = {}  # block hash -> accounts
+        self.codes = {}
+        os.makedirs(out_dir, exist_ok=True)
+
+    def dump(self):
+        raw = self.rpc("anvil_dumpState")
+        dumped = json.loads(gzip.decompress(bytes.fromhex(raw[2:])))
+        accounts = {}
+        for address, a in dumped["accounts"].items():
+            account = {"balance": quantity(a["balance"]), "nonce": int(a["nonce"])}
+            code = a.get("code") or "0x"
+            if code != "0x":
+                account["codeHash"] = None  # filled from eth_getProof, compared by presence
+            storage = {slot_key(k): quantity(v) for k, v in (a.get("storage") or {}).items() if int(v, 16)}
+            if storage:
+                account["storage"] = storage
+            if not is_empty(account):
+                accounts[address.lower()] = account
+        return accounts
+
+    def read(self, block_hash, keys):
+        accounts = {}
+        for address in sorted(keys):
+            slots = sorted(keys[address])
+            proof = self.rpc("eth_getProof", address, slots, {"blockHash": block_hash})
+            account = {"balance": quantity(proof["balance"]), "nonce": int(proof["nonce"], 16)}
+            if proof["codeHash"] != self.EMPTY_CODE_HASH:
+                account["codeHash"] = proof["codeHash"]
+                if proof["codeHash"] not in self.codes:
+                    self.codes[proof["codeHash"]] = self.rpc("eth_getCode", address, {"blockHash": block_hash})
+            storage = {slot_key(s["key"]): quantity(s["value"]) for s in proof["storageProof"] if int(s["value"], 16)}
+            if storage:
+                account["storage"] = storage
+            if not is_empty(account):
+                accounts[address] = account
+        return accounts
+
+    def record(self, blocks, head_hash):
+        """Records the state after each of `blocks` (oldest first; the last is the head)."""
+        head = self.dump()
+        for block in blocks:
+            keys = {}
+            for source in (head, self.by_hash.get(block["parentHash"], {})):
+                for address, account in source.items():
+                    keys.setdefault(address, set()).update(account.get("storage", {}))
+            accounts = self.read(block["hash"], keys)
+            if block["hash"] == head_hash:
+                assert {a: dict(v, codeHash=None) if "codeHash" in v else v for a, v in accounts.items()} == head, (
+                    f"block {block['number']}: eth_getProof disagrees with anvil_dumpState"
+                )
+            self.by_hash[block["hash"]] = accounts
+            number = int(block["number"], 16)
+            env = {
+                "number": number,
+                "hash": block["hash"],
+                "parentHash": block["parentHash"],
+                "timestamp": int(block["timestamp"], 16),
+                "miner": block["miner"],
+                "gasLimit": int(block["gasLimit"], 16),
+                "baseFeePerGas": int(block.get("baseFeePerGas") or "0x0", 16),
+                "prevRandao": block["mixHash"],
+                "chainId": self.chain_id,
+                "hardFork": self.hard_fork,
+            }
+            path = os.path.join(self.out_dir, f"{number}-{block['hash'][2:10]}.json")
+            with open(path, "w") as f:
+                json.dump({"block": env, "accounts": accounts}, f, sort_keys=True, indent=1)
+                f.write("\n")
+
+    def finish(self):
+        with open(os.path.join(self.out_dir, "codes.json"), "w") as f:
+            json.dump(self.codes, f, sort_keys=True, indent=1)
+            f.write("\n")
+
+
 class Recorder:
-    def __init__(self, rpc, out_dir):
+    def __init__(self, rpc, out_dir, state_dir):
         self.rpc = rpc
         self.out_dir = out_dir
         self.canonical = {}  # number -> (hash, rpc file)
@@ -72,6 +187,10 @@ class Recorder:
         os.makedirs(os.path.join(out_dir, "blocks"), exist_ok=True)
         chain = rpc.raw("eth_chainId", [])
         self.write("chain.json", chain)
+        # The state reads go through their own client so the chain's responses keep their ids.
+        state_rpc = Rpc(rpc.url)
+        hard_fork = state_rpc("anvil_nodeInfo")["hardFork"]
+        self.state = StateRecorder(state_rpc, state_dir, int(chain["result"], 16), hard_fork)
         # The genesis block is the starting point, not an event.
         genesis = rpc("eth_getBlockByNumber", "0x0", False)
         self.canonical[0] = (genesis["hash"], None)
@@ -95,9 +214,11 @@ class Recorder:
         head = int(self.rpc("eth_blockNumber"), 16)
         new_branch = []
         number = head
+        blocks = []
         while True:
             block, name = self.record_block(number)
             new_branch.append((number, block["hash"], name))
+            blocks.append(block)
             known = self.canonical.get(number - 1)
             if known is not None and known[0] == block["parentHash"]:
                 break
@@ -110,6 +231,7 @@ class Recorder:
         for number, hash_, name in reversed(new_branch):
             self.canonical[number] = (hash_, name)
             self.events.append({"kind": "commit", "number": number, "hash": hash_, "rpc": name})
+        self.state.record(list(reversed(blocks)), blocks[0]["hash"])
 
     def mine(self, expect_txs):
         self.timestamp += BLOCK_TIME
@@ -123,6 +245,7 @@ class Recorder:
 
     def finish(self):
         self.write("events.json", self.events)
+        self.state.finish()
 
 
 class Chain:
@@ -164,10 +287,10 @@ class Chain:
 
 
 def main():
-    out_dir = sys.argv[1]
+    out_dir, state_dir = sys.argv[1], sys.argv[2]
     url = os.environ.get("ANVIL_URL", "http://127.0.0.1:8545")
     rpc = Rpc(url)
-    rec = Recorder(rpc, out_dir)
+    rec = Recorder(rpc, out_dir, state_dir)
     accounts = rpc("eth_accounts")[:10]
     chain = Chain(rpc, accounts)
     a = accounts
