@@ -162,6 +162,7 @@ class StateRecorder:
                 "miner": block["miner"],
                 "gasLimit": int(block["gasLimit"], 16),
                 "baseFeePerGas": int(block.get("baseFeePerGas") or "0x0", 16),
+                "excessBlobGas": int(block.get("excessBlobGas") or "0x0", 16),
                 "prevRandao": block["mixHash"],
                 "chainId": self.chain_id,
                 "hardFork": self.hard_fork,
