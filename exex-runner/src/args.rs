@@ -23,7 +23,7 @@ use crate::{
     modules::{ModuleSource, StoreModules},
     registry::Registry,
     runner::{Runner, SinkPolicy},
-    state::{RpcState, StateLimits, StateSource},
+    state::{FixtureState, RpcState, StateLimits, StateSource},
 };
 
 /// Runner configuration flags.
@@ -89,6 +89,10 @@ pub struct RunnerArgs {
     /// node; otherwise state reads answer "state unavailable"].
     #[arg(long, env = "XXFUNC_STATE_RPC", value_name = "URL")]
     pub state_rpc: Option<String>,
+    /// Answer chain state reads offline from this recorded state directory
+    /// (`fixtures/state/`, written by scripts/record-fixtures), with calls on a local EVM.
+    #[arg(long, value_name = "DIR", conflicts_with = "state_rpc")]
+    pub state_fixtures: Option<PathBuf>,
     /// Most state reads (host calls) per invocation.
     #[arg(long, default_value_t = StateLimits::default().calls, value_name = "N")]
     pub state_calls: u32,
@@ -141,6 +145,15 @@ pub enum ArgsError {
     StateRpc {
         /// What was given.
         url: String,
+        /// Why.
+        #[source]
+        source: Box<RunnerError>,
+    },
+    /// `--state-fixtures` cannot be loaded.
+    #[error("--state-fixtures {}: {source}", dir.display())]
+    StateFixtures {
+        /// What was given.
+        dir: PathBuf,
         /// Why.
         #[source]
         source: Box<RunnerError>,
@@ -366,6 +379,13 @@ impl RunnerArgs {
         if let Some(url) = &self.state_rpc {
             let backend = RpcState::new(url).map_err(|e| ArgsError::StateRpc {
                 url: url.clone(),
+                source: Box::new(e),
+            })?;
+            runner.set_state(Some(StateSource::new(Arc::new(backend))));
+        }
+        if let Some(dir) = &self.state_fixtures {
+            let backend = FixtureState::open(dir).map_err(|e| ArgsError::StateFixtures {
+                dir: dir.clone(),
                 source: Box::new(e),
             })?;
             runner.set_state(Some(StateSource::new(Arc::new(backend))));

@@ -127,6 +127,14 @@ pub enum RunnerError {
         #[source]
         source: xxfunc_abi::AbiError,
     },
+    /// A recorded state file (`fixtures/state/`) does not say what it must.
+    #[error("state fixture {path}: {reason}")]
+    StateFixture {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A fixture directory holds no event envelopes.
     #[error("fixture {path}: no *.bin event envelopes in this directory")]
     NoFixtures {

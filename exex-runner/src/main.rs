@@ -3,7 +3,11 @@
 //! (`--gateway`), a local registry (`--registry-dir`) or fixed `--function`
 //! flags.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -74,9 +78,18 @@ fn main() -> ExitCode {
 }
 
 fn run(mut args: Args) -> anyhow::Result<()> {
-    // Following a node: functions read state from it too, unless told otherwise.
-    if args.runner.state_rpc.is_none() {
+    // Following a node: functions read state from it too, unless told otherwise;
+    // replaying fixtures: from the state recorded with them, if it was.
+    if args.runner.state_rpc.is_none() && args.runner.state_fixtures.is_none() {
         args.runner.state_rpc.clone_from(&args.rpc);
+        if let Some(dir) = &args.fixtures {
+            let root = if dir.join("events").is_dir() {
+                dir.clone()
+            } else {
+                dir.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
+            args.runner.state_fixtures = Some(root.join("state")).filter(|d| d.is_dir());
+        }
     }
     let OpenedRunner { runner, registry } = args.runner.open(&args.data_dir, "local")?;
 

@@ -6,6 +6,11 @@
 //! fixtures are replayed with the same [`FixtureSource`] and [`serve`] loop a
 //! node uses. Golden files are `<fixtures>/golden/<name>/<event>.out`: the
 //! exact stdout of the function on `<fixtures>/events/<event>.bin`.
+//!
+//! Chain state (`event.state()`) is answered offline from `<fixtures>/state/`, the
+//! recorded state after every fixture block, with calls run on a local EVM
+//! ([`FixtureState`]); a read at a block that directory lacks fails the invocation with
+//! "state unavailable", and so does every read when there is no such directory.
 
 use std::{
     path::{Path, PathBuf},
@@ -22,6 +27,7 @@ use xxfunc_api::{
 use xxfunc_runner::{
     FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle, StopHandle, StoreModules,
     UntilDone, serve,
+    state::{FixtureState, StateBackend, StateSource},
 };
 use xxfunc_store::ModuleStore;
 
@@ -35,8 +41,9 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
-    /// Fixture directory: `events/*.bin` (delivered in file-name order) and `golden/`
-    /// [default: ./fixtures in the crate if it has events, else the xxfunc checkout's fixtures].
+    /// Fixture directory: `events/*.bin` (delivered in file-name order), `golden/`, and
+    /// `state/` (the chain state reads answer) [default: ./fixtures in the crate if it has
+    /// events, else the xxfunc checkout's fixtures].
     #[arg(long, value_name = "DIR")]
     pub(crate) fixtures: Option<PathBuf>,
     /// Write the outputs as the new golden files instead of comparing.
@@ -57,6 +64,8 @@ pub(crate) struct TestArgs {
 struct Fixtures {
     events: PathBuf,
     golden: PathBuf,
+    /// Recorded chain state, when the fixtures have it.
+    state: Option<PathBuf>,
     /// File stems of the events, in delivery order.
     stems: Vec<String>,
 }
@@ -110,6 +119,15 @@ pub(crate) async fn run(ctx: &Ctx, args: TestArgs) -> anyhow::Result<()> {
     };
     let name = args.name.clone().unwrap_or(name);
     let fixtures = locate_fixtures(args.fixtures.as_deref(), crate_dir.as_deref())?;
+    let state = match &fixtures.state {
+        Some(dir) => Some(Arc::new(FixtureState::open(dir).map_err(|e| {
+            fail(
+                exit_codes::NOT_FOUND,
+                format!("{e}; re-record the fixtures (scripts/record-fixtures)"),
+            )
+        })?)),
+        None => None,
+    };
     ctx.out.status(
         "Testing",
         format!(
@@ -119,6 +137,13 @@ pub(crate) async fn run(ctx: &Ctx, args: TestArgs) -> anyhow::Result<()> {
             fixtures.events.display()
         ),
     );
+    match &state {
+        Some(state) => ctx.out.status("State", state.describe()),
+        None => ctx.out.status(
+            "State",
+            "none recorded with these fixtures: state reads answer \"state unavailable\"",
+        ),
+    }
 
     let store = ModuleStore::open("memory://").context("opening an in-memory module store")?;
     let hash = store
@@ -130,10 +155,11 @@ pub(crate) async fn run(ctx: &Ctx, args: TestArgs) -> anyhow::Result<()> {
     let events_dir = fixtures.events.clone();
     let fn_name = name.clone();
     let bar_in = bar.clone();
-    let records =
-        tokio::task::spawn_blocking(move || replay(store, hash, &fn_name, &events_dir, &bar_in))
-            .await
-            .context("the replay thread panicked")??;
+    let records = tokio::task::spawn_blocking(move || {
+        replay(store, hash, &fn_name, &events_dir, state, &bar_in)
+    })
+    .await
+    .context("the replay thread panicked")??;
     bar.finish_and_clear();
     report(ctx, &args, &built, &name, &fixtures, records)
 }
@@ -143,12 +169,16 @@ fn replay(
     hash: ModuleHash,
     name: &str,
     events: &Path,
+    state: Option<Arc<FixtureState>>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<xxfunc_api::InvocationRecord>> {
     let dir = tempfile::tempdir().context("creating a temporary runner directory")?;
     let modules = Arc::new(StoreModules::new(store).context("opening the module source")?);
     let mut runner =
         Runner::open(RunnerConfig::new(dir.path()), modules).context("opening the runner")?;
+    if let Some(state) = state {
+        runner.set_state(Some(StateSource::new(state)));
+    }
     let id: FunctionId = name
         .to_ascii_lowercase()
         .parse()
@@ -379,11 +409,11 @@ fn locate_fixtures(explicit: Option<&Path>, crate_dir: Option<&Path>) -> anyhow:
             .filter(|d| has_events(&d.join("events")))
             .unwrap_or_else(|| Path::new(REPO_ROOT).join("fixtures")),
     };
-    let (events, golden) = if root.join("events").is_dir() {
-        (root.join("events"), root.join("golden"))
+    let (events, golden, state) = if root.join("events").is_dir() {
+        (root.join("events"), root.join("golden"), root.join("state"))
     } else {
         let parent = root.parent().map(Path::to_path_buf).unwrap_or_default();
-        (root.clone(), parent.join("golden"))
+        (root.clone(), parent.join("golden"), parent.join("state"))
     };
     let mut stems: Vec<(PathBuf, String)> = std::fs::read_dir(&events)
         .map_err(|e| {
@@ -413,6 +443,7 @@ fn locate_fixtures(explicit: Option<&Path>, crate_dir: Option<&Path>) -> anyhow:
     Ok(Fixtures {
         events,
         golden,
+        state: state.is_dir().then_some(state),
         stems: stems.into_iter().map(|(_, s)| s).collect(),
     })
 }

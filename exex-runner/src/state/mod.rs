@@ -26,9 +26,11 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 
 mod cache;
 pub(crate) mod host;
+mod offline;
 mod rpc;
 
 pub use cache::StateCache;
+pub use offline::FixtureState;
 pub use rpc::RpcState;
 
 /// keccak256 of empty code: the code hash of an account that has none.

@@ -14,16 +14,12 @@ const GOLDEN_MODULES: &[&str] = &[
     "hello-upstream",
 ];
 
-/// Examples that read chain state: their goldens need the recorded fixture state
-/// (`fixtures/state/`) and the offline state backend (crate `exex-runner/state`) linked
-/// into the run. Until `fixtures/state/` exists they have no goldens, their golden test
-/// says it skipped, and [`golden_every_example_is_covered`] asserts that this is still the
-/// reason; once it exists, that test fails until they move to [`GOLDEN_MODULES`].
-const AWAITING_STATE_FIXTURES: &[&str] = &["erc20-balances"];
-
-fn state_fixtures_dir() -> PathBuf {
-    fixtures_dir().join("state")
-}
+/// Examples that read chain state. This harness has no state backend, so their goldens
+/// are written and checked through the real runner on the recorded state
+/// (`fixtures/state/`): `cargo xxfunc test --bless` in scripts/record-fixtures, and
+/// exex-runner's replay test. `state.rs` checks the same goldens here against balances
+/// replayed from the fixture chain's own Transfer logs.
+const STATE_MODULES: &[&str] = &["erc20-balances"];
 
 fn bless() -> bool {
     std::env::var_os("XXFUNC_BLESS").is_some_and(|v| v != "0")
@@ -140,32 +136,7 @@ fn golden_erc20_transfers() {
     check_module("erc20-transfers");
 }
 
-/// Skipped until the recorded fixture state exists; see [`AWAITING_STATE_FIXTURES`].
-/// Meanwhile `state.rs` runs the module on every event against balances derived from
-/// the fixture chain's own Transfer logs.
-#[test]
-fn golden_erc20_balances() {
-    let state = state_fixtures_dir();
-    if !state.exists() {
-        eprintln!(
-            "skipping golden_erc20_balances: {} does not exist yet; erc20-balances reads \
-             balanceOf at each block, so its goldens need the recorded fixture state and the \
-             offline state backend (exex-runner/state)",
-            state.display()
-        );
-        return;
-    }
-    panic!(
-        "{} exists now: link the offline state backend into the golden runner for \
-         erc20-balances, bless its goldens, and move it from AWAITING_STATE_FIXTURES to \
-         GOLDEN_MODULES in {}",
-        state.display(),
-        file!()
-    );
-}
-
-/// Every example package has goldens for every event (or is the misbehave package, or
-/// awaits the recorded fixture state, asserted here).
+/// Every example package has goldens for every event (or is the misbehave package).
 #[test]
 fn golden_every_example_is_covered() {
     let events = fixture_events();
@@ -173,32 +144,19 @@ fn golden_every_example_is_covered() {
         if package == "misbehave" {
             continue;
         }
-        if AWAITING_STATE_FIXTURES.contains(&package.as_str()) {
-            assert!(
-                !state_fixtures_dir().exists(),
-                "{} exists: {package:?} must get goldens now; move it from \
-                 AWAITING_STATE_FIXTURES to GOLDEN_MODULES in {}",
-                state_fixtures_dir().display(),
-                file!()
-            );
-            let dir = fixtures_dir().join("golden").join(&package);
-            assert!(
-                !dir.exists(),
-                "{}: goldens recorded without fixture state cannot be right",
-                dir.display()
-            );
+        if STATE_MODULES.contains(&package.as_str()) {
             let imports = crate::state::xxfunc_imports(&package);
             assert!(
                 !imports.is_empty(),
-                "{package:?} awaits state fixtures but imports no xxfunc state call"
+                "{package:?} is listed as reading state but imports no xxfunc state call"
             );
-            continue;
+        } else {
+            assert!(
+                GOLDEN_MODULES.contains(&package.as_str()),
+                "example {package:?} has no golden test; add it to GOLDEN_MODULES in {}",
+                file!()
+            );
         }
-        assert!(
-            GOLDEN_MODULES.contains(&package.as_str()),
-            "example {package:?} has no golden test; add it to GOLDEN_MODULES in {}",
-            file!()
-        );
         if bless() {
             continue;
         }
@@ -207,7 +165,7 @@ fn golden_every_example_is_covered() {
         assert_eq!(
             goldens,
             events.len(),
-            "{}: {goldens} goldens for {} events; run XXFUNC_BLESS=1 cargo test -p xxfunc --test all",
+            "{}: {goldens} goldens for {} events; scripts/record-fixtures blesses every example",
             dir.display(),
             events.len()
         );

@@ -3,12 +3,14 @@
 //! that read no state import none, so they still run under stock WASI runtimes), and
 //! `erc20-balances` passes its requests through wasm memory in the documented layout.
 //!
-//! Until the offline state backend lands (`exex-runner/state`, `fixtures/state/`), the
-//! `state_call` linked here answers `balanceOf` from a ledger replayed from the fixture
+//! The `state_call` linked here answers `balanceOf` from a ledger replayed from the fixture
 //! chain's own `Transfer` logs: the fixture token (`fixtures/contracts/Token.sol`) changes
 //! balances only in `_move` and its constructor's mint, each logging a `Transfer`, so the
-//! ledger after block N is exactly `balanceOf` at N. The golden test and the comparison
-//! with anvil's `eth_call` replace this once the recorded state exists.
+//! ledger after block N is exactly `balanceOf` at N. The module's outputs over it must
+//! equal the goldens, which the real runner wrote from the recorded state
+//! (`fixtures/state/`) with calls on its local EVM: two independent derivations of the
+//! same balances. exex-runner's `state_offline` test compares the goldens with anvil's
+//! own `eth_call`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use xxfunc::erc20::{IERC20, Transfer};
 use xxfunc::sol_types::{SolCall, SolValue};
 use xxfunc::state::status;
 use xxfunc::{Address, B256, Event, U256};
-use xxfunc_guest_modules::{example_packages, fixture_events, module_bytes};
+use xxfunc_guest_modules::{example_packages, fixture_events, fixtures_dir, module_bytes};
 
 /// The documented imports of module `xxfunc`: name → (i32 parameters, i32 results).
 const DOCUMENTED: &[(&str, usize)] = &[
@@ -226,10 +228,11 @@ fn run(engine: &Engine, module: &Module, envelope: &[u8], ledger: Arc<Ledger>) -
 
 #[test]
 fn erc20_balances_reads_balance_of_through_wasm_memory() {
-    let events: Vec<(Vec<u8>, Event)> = fixture_events()
-        .into_iter()
+    let paths = fixture_events();
+    let events: Vec<(Vec<u8>, Event)> = paths
+        .iter()
         .map(|path| {
-            let bytes = std::fs::read(&path).expect("fixture readable");
+            let bytes = std::fs::read(path).expect("fixture readable");
             let event = Event::from_bytes(bytes.clone()).expect("fixture decodes");
             (bytes, event)
         })
@@ -243,10 +246,16 @@ fn erc20_balances_reads_balance_of_through_wasm_memory() {
     let module = Module::new(&engine, module_bytes("erc20-balances")).expect("module compiles");
     let mut committed: HashMap<B256, Vec<xxfunc::serde_json::Value>> = HashMap::new();
     let mut records_seen = 0;
-    for (envelope, event) in &events {
+    for ((envelope, event), path) in events.iter().zip(&paths) {
         let ledger = Arc::new(ledgers[&event.hash()].clone());
         let out = run(&engine, &module, envelope, ledger.clone());
         assert!(out.unexpected.is_empty(), "{:?}", out.unexpected);
+        let golden = fixtures_dir()
+            .join("golden/erc20-balances")
+            .join(path.with_extension("out").file_name().expect("a file name"));
+        let golden = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/record-fixtures", golden.display()));
+        assert_eq!(out.stdout, golden, "{}", path.display());
         let transfers = Transfer::all(event).expect("fixture receipts decode");
         let records: Vec<xxfunc::serde_json::Value> = out
             .stdout
