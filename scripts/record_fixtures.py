@@ -27,6 +27,11 @@ anvil still has them), which the runner's offline state backend answers reads fr
                                      code or storage) and zero storage words are left out
   codes.json                        {codeHash: code} for every code hash above
 
+With a third argument (a directory; tests use it, scripts/record-fixtures does not), the
+recorder also writes there what anvil's own eth_call answers, while it still has the block:
+  balances.json                     {blockHash: {token: {owner: balanceOf, decimal}}} for
+                                    the sender and receiver of every Transfer log
+
 Which accounts and slots: those of anvil_dumpState at the head after each step (the whole
 state there), and those of the parent block's recorded state. Their values at each new
 block come from eth_getProof by block hash (EIP-1898), checked against the dump at the
@@ -45,6 +50,9 @@ import urllib.request
 GENESIS_TIMESTAMP = 1_700_000_000
 BLOCK_TIME = 12
 TOKEN_SUPPLY = 10**24
+
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+BALANCE_OF = "70a08231"  # balanceOf(address)
 
 # Function selectors of fixtures/contracts/Token.sol.
 TRANSFER = "a9059cbb"  # transfer(address,uint256)
@@ -178,8 +186,39 @@ class StateRecorder:
             f.write("\n")
 
 
+class BalanceChecks:
+    """anvil's eth_call balanceOf for both sides of every Transfer, at each block's hash."""
+
+    def __init__(self, rpc, out_dir):
+        self.rpc = rpc
+        self.out_dir = out_dir
+        self.balances = {}
+        os.makedirs(out_dir, exist_ok=True)
+
+    def record(self, block, receipts):
+        at = {}
+        for receipt in receipts:
+            for log in receipt["logs"]:
+                topics = log["topics"]
+                if len(topics) != 3 or topics[0] != TRANSFER_TOPIC:
+                    continue
+                owners = at.setdefault(log["address"], {})
+                for topic in topics[1:]:
+                    owner = "0x" + topic[-40:]
+                    if owner not in owners:
+                        data = "0x" + BALANCE_OF + word(owner)
+                        answer = self.rpc("eth_call", {"to": log["address"], "data": data}, {"blockHash": block["hash"]})
+                        owners[owner] = str(int(answer, 16))
+        self.balances[block["hash"]] = at
+
+    def finish(self):
+        with open(os.path.join(self.out_dir, "balances.json"), "w") as f:
+            json.dump(self.balances, f, sort_keys=True, indent=1)
+            f.write("\n")
+
+
 class Recorder:
-    def __init__(self, rpc, out_dir, state_dir):
+    def __init__(self, rpc, out_dir, state_dir, checks_dir=None):
         self.rpc = rpc
         self.out_dir = out_dir
         self.canonical = {}  # number -> (hash, rpc file)
@@ -192,6 +231,8 @@ class Recorder:
         state_rpc = Rpc(rpc.url)
         hard_fork = state_rpc("anvil_nodeInfo")["hardFork"]
         self.state = StateRecorder(state_rpc, state_dir, int(chain["result"], 16), hard_fork)
+        self.checks = BalanceChecks(state_rpc, checks_dir) if checks_dir else None
+        self.receipts = {}  # block hash -> receipts
         # The genesis block is the starting point, not an event.
         genesis = rpc("eth_getBlockByNumber", "0x0", False)
         self.canonical[0] = (genesis["hash"], None)
@@ -206,6 +247,7 @@ class Recorder:
         receipts = self.rpc.raw("eth_getBlockReceipts", [hex(number)])
         result = block["result"]
         assert len(result["transactions"]) == len(receipts["result"]), number
+        self.receipts[result["hash"]] = receipts["result"]
         name = f"blocks/{number}-{result['hash'][2:10]}.json"
         self.write(name, {"eth_getBlockByNumber": block, "eth_getBlockReceipts": receipts})
         return result, name
@@ -233,6 +275,9 @@ class Recorder:
             self.canonical[number] = (hash_, name)
             self.events.append({"kind": "commit", "number": number, "hash": hash_, "rpc": name})
         self.state.record(list(reversed(blocks)), blocks[0]["hash"])
+        if self.checks:
+            for block in reversed(blocks):
+                self.checks.record(block, self.receipts[block["hash"]])
 
     def mine(self, expect_txs):
         self.timestamp += BLOCK_TIME
@@ -247,6 +292,8 @@ class Recorder:
     def finish(self):
         self.write("events.json", self.events)
         self.state.finish()
+        if self.checks:
+            self.checks.finish()
 
 
 class Chain:
@@ -289,9 +336,10 @@ class Chain:
 
 def main():
     out_dir, state_dir = sys.argv[1], sys.argv[2]
+    checks_dir = sys.argv[3] if len(sys.argv) > 3 else None
     url = os.environ.get("ANVIL_URL", "http://127.0.0.1:8545")
     rpc = Rpc(url)
-    rec = Recorder(rpc, out_dir, state_dir)
+    rec = Recorder(rpc, out_dir, state_dir, checks_dir)
     accounts = rpc("eth_accounts")[:10]
     chain = Chain(rpc, accounts)
     a = accounts
