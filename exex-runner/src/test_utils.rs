@@ -65,6 +65,14 @@ impl Anvil {
     /// # Panics
     /// When it is installed but does not start or answer within 30 s.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`Anvil::start`] with more command-line flags (`--no-mining`, `--timestamp`, ...).
+    ///
+    /// # Panics
+    /// As [`Anvil::start`].
+    pub fn start_with(flags: &[&str]) -> Option<Self> {
         let bin = std::env::var_os("XXFUNC_ANVIL")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(ANVIL));
@@ -85,6 +93,7 @@ impl Anvil {
                 &port.to_string(),
                 "--silent",
             ])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -27,7 +27,10 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::{
     Context, DatabaseRef, InspectEvm, Inspector, MainContext,
     bytecode::Bytecode,
-    context::{TxEnv, result::ExecutionResult, result::Output},
+    context::{
+        TxEnv,
+        result::{EVMError, ExecutionResult, Output},
+    },
     database_interface::WrapDatabaseRef,
     handler::MainBuilder,
     interpreter::{InstructionResult, Interpreter, interpreter_types::InterpreterTypes},
@@ -241,8 +244,10 @@ impl FixtureState {
         }
         let result = match outcome {
             Ok(outcome) => outcome.result,
-            // The call is valid by construction (no fees, no nonce, no gas cap of the
-            // block), so an error here is the state's (a file that says too little).
+            // Fees, nonces and the block's gas limit are off, so what the transaction
+            // checks still refuse (gas below the intrinsic cost) is the request's own
+            // deterministic failure, as a node's eth_call answers it.
+            Err(EVMError::Transaction(e)) => return Ok(StateAnswer::Halted(e.to_string())),
             Err(e) => return Err(Unavailable(format!("offline call: {e}"))),
         };
         Ok(match result {
@@ -388,7 +393,8 @@ impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Deadline {
         self.steps = self.steps.wrapping_add(1);
         if self.steps.is_multiple_of(1024) && Instant::now() >= self.at {
             self.late = true;
-            interp.halt(InstructionResult::FatalExternalError);
+            // Any halt ends the call; `late` turns its answer into "unavailable".
+            interp.halt(InstructionResult::OutOfGas);
         }
     }
 }

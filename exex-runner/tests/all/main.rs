@@ -23,6 +23,7 @@ mod sink_postgres;
 mod sink_registry;
 mod sink_webhook;
 mod state;
+mod state_offline;
 
 /// Batches wait for every function and no invocation counts as slow: for tests that
 /// check each function's exact event sequence. (A function that lags behind, because a

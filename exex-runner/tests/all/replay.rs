@@ -1,5 +1,6 @@
-//! Fixture replay through `hello` and `erc20-transfers` equals the golden
-//! outputs in fixtures/golden.
+//! Fixture replay through the examples equals the golden outputs in fixtures/golden;
+//! `erc20-balances` reads its balances from the recorded state (fixtures/state) through
+//! the offline state backend.
 
 use std::path::{Path, PathBuf};
 
@@ -83,11 +84,12 @@ fn fixture_source_reads_envelopes_in_order() {
 /// Every module with its golden directory: `hello-upstream` is the function exactly as
 /// the original xxfunc documented it (`#![no_main]`), `hello-upstream-main` the same
 /// without `#![no_main]`; both must print the same bytes.
-const REPLAYED: [(&str, &str); 4] = [
+const REPLAYED: [(&str, &str); 5] = [
     ("hello", "hello"),
     ("erc20-transfers", "erc20-transfers"),
     ("hello-upstream", "hello-upstream"),
     ("hello-upstream-main", "hello-upstream"),
+    ("erc20-balances", "erc20-balances"),
 ];
 
 #[test]
@@ -112,6 +114,11 @@ fn recorded_fixtures_through_the_examples_equal_the_goldens() {
         crate::never_lag(c);
     })
     .unwrap();
+    let state = xxfunc_runner::state::FixtureState::open(&fixtures.join("state")).unwrap();
+    h.runner_mut()
+        .set_state(Some(xxfunc_runner::state::StateSource::new(
+            std::sync::Arc::new(state),
+        )));
     let ids: Vec<_> = REPLAYED
         .iter()
         .map(|(m, _)| {

@@ -158,7 +158,7 @@ fn hostile_wat(token: Address, destroyed: Address) -> String {
     let mut too_much = vec![0xa9, 0x05, 0x9c, 0xbb];
     too_much.extend_from_slice(&[0; 12]);
     too_much.extend_from_slice(dev.as_slice());
-    too_much.extend_from_slice(&U256::from(1_000_000_000u64).to_be_bytes::<32>());
+    too_much.extend_from_slice(&U256::MAX.to_be_bytes::<32>());
     let empty: Address = "0x000000000000000000000000000000000000dEaD"
         .parse()
         .unwrap();
@@ -237,14 +237,23 @@ fn hostile_wat(token: Address, destroyed: Address) -> String {
     )
 }
 
-#[test]
-fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
-    let Some(anvil) = Anvil::start() else { return };
-    let token = deploy_token(&anvil, 1_000_000);
-    let destroyed = deploy_self_destructed(&anvil);
-    transfer(&anvil, token, DEV, OTHER, 250);
-    let at = head_block(&anvil);
+/// What [`hostile_wat`]'s module wrote: the statuses, then the answers.
+pub(crate) struct Hostile {
+    statuses: Vec<i32>,
+    account: Vec<u8>,
+    supply: U256,
+    balance: U256,
+    revert: Vec<u8>,
+    code: Vec<u8>,
+}
 
+/// Runs [`hostile_wat`]'s module once at `at`, reading from `source`.
+pub(crate) fn run_hostile(
+    source: StateSource,
+    at: BlockAt,
+    token: Address,
+    destroyed: Address,
+) -> Hostile {
     let bytes = wasm(&hostile_wat(token, destroyed));
     // Admission accepts it: every import is a documented host call.
     xxfunc_service::validate_module(&bytes).expect("the module is admitted");
@@ -253,9 +262,8 @@ fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
     let (module, _) = cache
         .load(&ModuleHash::of(&bytes), || Ok(bytes.clone()))
         .unwrap();
-    let source = StateSource::new(Arc::new(RpcState::new(&anvil.url).unwrap()));
     let scope = StateScope {
-        source: source.clone(),
+        source,
         at,
         revert: false,
     };
@@ -277,12 +285,24 @@ fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
         .chunks(4)
         .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
         .collect();
+    let rest = &out[26 * 4..];
+    let (account, rest) = rest.split_at(72);
+    let (supply, rest) = rest.split_at(32);
+    let (balance, rest) = rest.split_at(32);
+    let (revert, code) = rest.split_at(100);
+    Hostile {
+        statuses,
+        account: account.to_vec(),
+        supply: U256::from_be_slice(supply),
+        balance: U256::from_be_slice(balance),
+        revert: revert.to_vec(),
+        code: code.to_vec(),
+    }
+}
 
-    let code_hex = anvil.call("eth_getCode", json!([token, {"blockHash": at.hash}]));
-    let code: alloy_primitives::Bytes = code_hex.as_str().unwrap().parse().unwrap();
-    let hash = format!("{:#x}", at.hash);
-    let dev_balance = balance_at(&anvil, &format!("{token:#x}"), DEV, &hash);
-    assert_eq!(dev_balance, U256::from(1_000_000 - 250));
+/// Checks what [`run_hostile`] got for the token with `code`, `supply` and DEV's
+/// `dev_balance`.
+pub(crate) fn assert_hostile(got: &Hostile, code: &[u8], supply: U256, dev_balance: U256) {
     // Host calls before the loop: 4 account, 1 storage, 4 code, 8 call.
     let answered_in_loop = Limits::default().state.calls as i32 - 17;
     let (ok, reverted, too_small, unlimited, bad, halted) = (0, 1, 2, -2, -3, -4);
@@ -314,26 +334,41 @@ fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
         unlimited,
         unlimited,
     ];
-    assert_eq!(statuses, expected);
-
-    let rest = &out[26 * 4..];
-    let (account, rest) = rest.split_at(72);
-    let (supply, rest) = rest.split_at(32);
-    let (balance, rest) = rest.split_at(32);
-    let (revert, code_out) = rest.split_at(100);
+    assert_eq!(got.statuses, expected);
     // Account: no balance, nonce 1 (a contract), keccak of its code.
-    assert_eq!(&account[..32], &[0; 32]);
-    assert_eq!(u64::from_be_bytes(account[32..40].try_into().unwrap()), 1);
+    assert_eq!(&got.account[..32], &[0; 32]);
     assert_eq!(
-        &account[40..],
-        alloy_primitives::keccak256(&code).as_slice()
+        u64::from_be_bytes(got.account[32..40].try_into().unwrap()),
+        1
     );
-    assert_eq!(U256::from_be_slice(supply), U256::from(1_000_000));
-    assert_eq!(U256::from_be_slice(balance), dev_balance);
+    assert_eq!(
+        &got.account[40..],
+        alloy_primitives::keccak256(code).as_slice()
+    );
+    assert_eq!(got.supply, supply);
+    assert_eq!(got.balance, dev_balance);
     // Error("balance"): selector, offset, length 7, the string.
-    assert_eq!(&revert[..4], &[0x08, 0xc3, 0x79, 0xa0]);
-    assert_eq!(&revert[68..75], b"balance");
-    assert_eq!(code_out, code.as_ref());
+    assert_eq!(&got.revert[..4], &[0x08, 0xc3, 0x79, 0xa0]);
+    assert_eq!(&got.revert[68..75], b"balance");
+    assert_eq!(got.code, code);
+}
+
+#[test]
+fn every_host_call_answers_good_and_hostile_arguments_with_typed_statuses() {
+    let Some(anvil) = Anvil::start() else { return };
+    let token = deploy_token(&anvil, 1_000_000);
+    let destroyed = deploy_self_destructed(&anvil);
+    transfer(&anvil, token, DEV, OTHER, 250);
+    let at = head_block(&anvil);
+    let source = StateSource::new(Arc::new(RpcState::new(&anvil.url).unwrap()));
+    let got = run_hostile(source, at, token, destroyed);
+
+    let code_hex = anvil.call("eth_getCode", json!([token, {"blockHash": at.hash}]));
+    let code: alloy_primitives::Bytes = code_hex.as_str().unwrap().parse().unwrap();
+    let hash = format!("{:#x}", at.hash);
+    let dev_balance = balance_at(&anvil, &format!("{token:#x}"), DEV, &hash);
+    assert_eq!(dev_balance, U256::from(1_000_000 - 250));
+    assert_hostile(&got, &code, U256::from(1_000_000), dev_balance);
 }
 
 /// anvil with the fixture Token deployed (`supply` for DEV), the next block's number, and
