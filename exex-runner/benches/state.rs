@@ -14,6 +14,11 @@
 //!   read after the first is answered from the cache. Baseline: one read over JSON-RPC
 //!   (the figure above); ratio: how many times faster a cached read is.
 //!
+//! - `state.call.offline`: `balanceOf` of `CALLS` distinct holders of the fixture token
+//!   through the offline backend (`FixtureState` on fixtures/state, a local revm per
+//!   call) at the head block; µs per call. Baseline: one read over JSON-RPC (the first
+//!   figure); ratio: how many times faster the offline call is.
+//!
 //! Needs anvil (scripts/test and scripts/bench install it); skips with a message
 //! without. Run with `cargo bench -p xxfunc-runner --bench state`.
 
@@ -27,7 +32,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use xxfunc_runner::{
     EventInput, Limits, ModuleCache, WasmEngine,
-    state::{BlockAt, RpcState, StateLimits, StateScope, StateSource},
+    state::{
+        BlockAt, CallRequest, FixtureState, RpcState, StateBackend, StateLimits, StateRequest,
+        StateScope, StateSource,
+    },
     test_utils::Anvil,
 };
 use xxfunc_store::ModuleHash;
@@ -35,6 +43,7 @@ use xxfunc_store::ModuleHash;
 const READS: u32 = 400;
 const HITS: u32 = 20_000;
 const RUNS: usize = 5;
+const CALLS: u32 = 2_000;
 const DEV: &str = xxfunc_runner::test_utils::DEV_ACCOUNT;
 
 /// A module that reads `n` storage slots of the address at 0: slot `i` when `distinct`,
@@ -179,6 +188,7 @@ fn main() {
         hit.push(took.as_secs_f64() * 1e6 / f64::from(HITS));
     }
     let (host, direct, hit) = (median(host), median(direct), median(hit));
+    let offline = offline_calls();
     println!("| id | value | unit | baseline | ratio | notes |");
     println!("|---|---|---|---|---|---|");
     println!(
@@ -189,4 +199,70 @@ fn main() {
         "| state.cache.hit | {hit:.2} | µs/read | {host:.1} | {:.0} | one slot read {HITS} times in one invocation (all but the first from the runner's cache) vs one read over JSON-RPC; median of {RUNS} |",
         host / hit
     );
+    if let Some(offline) = offline {
+        println!(
+            "| state.call.offline | {offline:.1} | µs/call | {host:.1} | {:.1} | balanceOf of {CALLS} distinct holders of the fixture token on fixtures/state (FixtureState: revm per call, no cache) vs one read over JSON-RPC; median of {RUNS} |",
+            host / offline
+        );
+    }
+}
+
+/// Median µs per `balanceOf` call on the recorded fixture state, or `None` (with a
+/// message) when fixtures/state is not recorded.
+fn offline_calls() -> Option<f64> {
+    let dir = xxfunc_guest_modules::fixtures_dir().join("state");
+    let Ok(state) = FixtureState::open(&dir) else {
+        eprintln!(
+            "skipping state.call.offline: {} is not recorded",
+            dir.display()
+        );
+        return None;
+    };
+    let head = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            let (number, _) = name.split_once('-')?;
+            Some((number.parse::<u64>().ok()?, path))
+        })
+        .max()
+        .unwrap();
+    let file: Value = serde_json::from_slice(&std::fs::read(&head.1).unwrap()).unwrap();
+    let at = BlockAt {
+        number: head.0,
+        hash: file["block"]["hash"].as_str().unwrap().parse().unwrap(),
+    };
+    let token: Address = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+        .parse()
+        .unwrap();
+    let calls: Vec<StateRequest> = (0..CALLS)
+        .map(|i| {
+            let mut data = vec![0x70, 0xa0, 0x82, 0x31];
+            data.extend_from_slice(&[0; 12]);
+            data.extend_from_slice(Address::with_last_byte((i % 251) as u8).as_slice());
+            data[20..24].copy_from_slice(&i.to_be_bytes());
+            StateRequest::Call(CallRequest {
+                to: token,
+                from: None,
+                value: alloy_primitives::U256::ZERO,
+                gas: StateLimits::default().gas,
+                data: data.into(),
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        for call in &calls {
+            let answer = state.read(&at, call, deadline).unwrap();
+            assert!(
+                matches!(answer, xxfunc_runner::state::StateAnswer::Returned(ref b) if b.len() == 32),
+                "{answer:?}"
+            );
+        }
+        runs.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(CALLS));
+    }
+    Some(median(runs))
 }
