@@ -237,6 +237,20 @@ fn report(
     fixtures: &Fixtures,
     records: Vec<xxfunc_api::InvocationRecord>,
 ) -> anyhow::Result<()> {
+    if records.len() != fixtures.stems.len() && fixtures.state.is_none() {
+        return Err(fail(
+            exit_codes::TEST_FAILED,
+            format!(
+                "the runner recorded {} invocations for {} fixture events: the function's state \
+                 reads answered \"state unavailable\" (no recorded state next to {}; record the \
+                 fixtures with scripts/record-fixtures, which writes state/, or pass --fixtures \
+                 DIR with one)",
+                records.len(),
+                fixtures.stems.len(),
+                fixtures.events.display()
+            ),
+        ));
+    }
     if records.len() != fixtures.stems.len() {
         anyhow::bail!(
             "the runner recorded {} invocations for {} fixture events; the fixture directory {} \
