@@ -23,7 +23,7 @@ use crate::{
     modules::{ModuleSource, StoreModules},
     registry::Registry,
     runner::{Runner, SinkPolicy},
-    state::{FixtureState, RpcState, StateLimits, StateSource},
+    state::{FixtureState, RpcState, StateBackend, StateLimits, StateSource},
 };
 
 /// Runner configuration flags.
@@ -376,20 +376,23 @@ impl RunnerArgs {
                 dir: data_dir.to_path_buf(),
                 source: Box::new(e),
             })?;
-        if let Some(url) = &self.state_rpc {
-            let backend = RpcState::new(url).map_err(|e| ArgsError::StateRpc {
-                url: url.clone(),
-                source: Box::new(e),
-            })?;
-            runner.set_state(Some(StateSource::new(Arc::new(backend))));
-        }
-        if let Some(dir) = &self.state_fixtures {
-            let backend = FixtureState::open(dir).map_err(|e| ArgsError::StateFixtures {
-                dir: dir.clone(),
-                source: Box::new(e),
-            })?;
-            runner.set_state(Some(StateSource::new(Arc::new(backend))));
-        }
+        // clap keeps the two flags apart; recorded state wins if a caller sets both.
+        let backend: Option<Arc<dyn StateBackend>> = match (&self.state_fixtures, &self.state_rpc) {
+            (Some(dir), _) => Some(Arc::new(FixtureState::open(dir).map_err(|e| {
+                ArgsError::StateFixtures {
+                    dir: dir.clone(),
+                    source: Box::new(e),
+                }
+            })?)),
+            (None, Some(url)) => Some(Arc::new(RpcState::new(url).map_err(|e| {
+                ArgsError::StateRpc {
+                    url: url.clone(),
+                    source: Box::new(e),
+                }
+            })?)),
+            (None, None) => None,
+        };
+        runner.set_state(backend.map(StateSource::new));
         // Sinks the registry configures start under the same runner id and allow-list
         // as the --sink flags.
         runner.set_sink_policy(SinkPolicy {

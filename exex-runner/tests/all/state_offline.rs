@@ -126,13 +126,18 @@ fn every_host_call_answers_good_and_hostile_arguments_offline() {
     assert_hostile(&got, &code, U256::from(SUPPLY), dev_balance);
 }
 
-/// A copy of the recorded state with contracts added to the head block: one that loops
-/// forever and one that returns `BLOCKHASH(n)` for the `n` in its calldata's last byte.
-fn state_with_contracts(dir: &Path, into: &Path) -> (BlockAt, Address, Address) {
+/// Copies the recorded state files of `dir` into `into`.
+fn copy_state(dir: &Path, into: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, into.join(path.file_name().unwrap())).unwrap();
     }
+}
+
+/// A copy of the recorded state with contracts added to the head block: one that loops
+/// forever and one that returns `BLOCKHASH(n)` for the `n` in its calldata's last byte.
+fn state_with_contracts(dir: &Path, into: &Path) -> (BlockAt, Address, Address) {
+    copy_state(dir, into);
     let files = block_files(into);
     let (path, mut head) = files[0].clone();
     // JUMPDEST PUSH0 JUMP
@@ -262,10 +267,7 @@ fn broken_state_files_are_errors_naming_the_file() {
     let Some(dir) = state_dir() else { return };
     let copy = |name: &str| {
         let scratch = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, scratch.path().join(path.file_name().unwrap())).unwrap();
-        }
+        copy_state(&dir, scratch.path());
         let target = scratch.path().join(name);
         (scratch, target)
     };
