@@ -15,6 +15,7 @@
 //! | `xxfunc_function_state` | gauge | `id`, `state` | 1 for the state each function is in |
 //! | `xxfunc_function_unsupported_wasi_calls_total` | counter | `id` | calls to WASI functions the sandbox does not implement (`sock_*`), by the function's module since the process started; logged at most once per module per 10 s ([`crate::host_calls`]) |
 //! | `xxfunc_state_reads_total` | counter | `result` | functions' chain-state reads since the process started: `hit` (the runner's cache answered), `miss` (the backend did), `unavailable` (neither could; the invocation is retried) |
+//! | `xxfunc_state_backend_read_duration_seconds` | histogram | `kind` | wall time of each chain-state read the backend answered or failed (cache misses only), by `kind`: `account`, `storage`, `code`, `call`; buckets from 1 µs to 1 s |
 //! | `xxfunc_function_invocation_duration_seconds` | histogram | `id` | wall time of each invocation since the process started; buckets from 10 µs to 10 s |
 //! | `xxfunc_sink_state` | gauge | `sink`, `id`, `state` | 1 for the state each sink is in (`starting`, `delivering`, `idle`, `retrying`, `failed`, `stopped`) |
 //! | `xxfunc_sink_cursor_outcome` | gauge | `sink`, `id` | last outcome seq the sink's destination acknowledged |
@@ -38,7 +39,12 @@
 //! sends nothing never keeps others from scraping.
 
 use std::{
-    convert::Infallible, fmt, net::SocketAddr, sync::Arc, thread::JoinHandle, time::Duration,
+    convert::Infallible,
+    fmt,
+    net::SocketAddr,
+    sync::{Arc, LazyLock},
+    thread::JoinHandle,
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -69,6 +75,54 @@ const DURATION_BUCKETS: [f64; 19] = [
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Upper bounds of the state-backend read buckets, in seconds: 1, 2.5 and 5 per decade
+/// from 1 µs (a read from memory) to 1 s (a slow call over JSON-RPC).
+const READ_BUCKETS: [f64; 19] = [
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadLabels {
+    kind: &'static str,
+}
+
+fn read_histogram() -> Histogram {
+    Histogram::new(READ_BUCKETS)
+}
+
+/// Histograms by label set, each made with a fixed bucket layout.
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Backend read durations of this process, by kind (`xxfunc_state_backend_read_duration`).
+static STATE_READS: LazyLock<Histograms<ReadLabels>> =
+    LazyLock::new(|| Family::new_with_constructor(read_histogram));
+
+/// Records one read of `kind` (`account`, `storage`, `code`, `call`) the state backend
+/// took `duration` to answer or fail.
+pub(crate) fn observe_state_read(kind: &'static str, duration: Duration) {
+    STATE_READS
+        .get_or_create(&ReadLabels { kind })
+        .observe(duration.as_secs_f64());
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FunctionLabels {
     id: String,
@@ -82,7 +136,7 @@ fn duration_histogram() -> Histogram {
 /// finish. Cloning shares the histograms.
 #[derive(Clone, Debug)]
 pub struct InvocationMetrics {
-    durations: Family<FunctionLabels, Histogram, fn() -> Histogram>,
+    durations: Histograms<FunctionLabels>,
 }
 
 impl Default for InvocationMetrics {
@@ -117,6 +171,12 @@ pub fn render(status: &StatusHandle) -> String {
         "Wall time of each invocation (instantiation, run, output capture)",
         Unit::Seconds,
         status.metrics().durations.clone(),
+    );
+    registry.register_with_unit(
+        "xxfunc_state_backend_read_duration",
+        "Wall time of each chain-state read the backend answered or failed (cache misses)",
+        Unit::Seconds,
+        STATE_READS.clone(),
     );
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry)

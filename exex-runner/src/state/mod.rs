@@ -25,11 +25,16 @@ use std::{
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 mod cache;
+mod evm;
 pub(crate) mod host;
 mod offline;
 mod rpc;
 
+/// The `revm` calls run on: a backend that brings its own database or block environment
+/// to [`evm_call`] names their types through this, so they are the runner's.
+pub use ::revm;
 pub use cache::StateCache;
+pub use evm::evm_call;
 pub use offline::FixtureState;
 pub use rpc::RpcState;
 
@@ -72,6 +77,18 @@ pub enum StateRequest {
     Code(Address),
     /// A read-only call.
     Call(CallRequest),
+}
+
+impl StateRequest {
+    /// Its kind, as metrics label it: `account`, `storage`, `code` or `call`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Account(_) => "account",
+            Self::Storage(..) => "storage",
+            Self::Code(_) => "code",
+            Self::Call(_) => "call",
+        }
+    }
 }
 
 /// A deterministic answer: the same request at the same block always gets it.
@@ -244,7 +261,10 @@ impl StateSource {
                 if let Some(answer) = stored.and_then(|r| r.recorded(at, request)) {
                     return Ok(answer);
                 }
-                self.backend.read(at, request, deadline)
+                let started = Instant::now();
+                let answer = self.backend.read(at, request, deadline);
+                crate::metrics::observe_state_read(request.kind(), started.elapsed());
+                answer
             })
     }
 }

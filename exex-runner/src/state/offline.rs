@@ -15,32 +15,27 @@
 //! are zero) — and `codes.json`, every contract's code by its hash. A read at a block the
 //! directory does not have is [`Unavailable`], as a pruned block is for a node.
 //!
-//! A call runs as `eth_call` does: on the block's state and environment, without the
-//! base fee, the nonce check, the balance check or EIP-3607, with gas up to the runner's
-//! per-call cap; `BLOCKHASH` answers the recorded ancestors (up to 256 back). A call
-//! that is still running at the invocation's deadline stops and is [`Unavailable`]:
-//! the deadline is the only thing that makes an offline answer anything but exact.
+//! A call runs as `eth_call` does ([`evm_call`], the same as inside reth): on the block's
+//! state and environment under its hard fork's rules; `BLOCKHASH` answers the recorded
+//! ancestors (up to 256 back). A call still running at the invocation's deadline stops
+//! and is [`Unavailable`]: the deadline is the only thing that makes an offline answer
+//! anything but exact.
 
 use std::{collections::HashMap, convert::Infallible, path::Path, str::FromStr, time::Instant};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use revm::{
-    Context, DatabaseRef, InspectEvm, Inspector, MainContext,
+    DatabaseRef,
     bytecode::Bytecode,
-    context::{
-        TxEnv,
-        result::{EVMError, ExecutionResult, Output},
-    },
-    database_interface::WrapDatabaseRef,
-    handler::MainBuilder,
-    interpreter::{InstructionResult, Interpreter, interpreter_types::InterpreterTypes},
-    primitives::{TxKind, hardfork::SpecId},
+    context::{BlockEnv, CfgEnv},
+    primitives::hardfork::SpecId,
     state::AccountInfo,
 };
 use serde::Deserialize;
 
 use super::{
     BlockAt, CallRequest, EMPTY_CODE_HASH, StateAnswer, StateBackend, StateRequest, Unavailable,
+    evm_call,
 };
 use crate::error::{Result, RunnerError};
 
@@ -197,67 +192,27 @@ impl FixtureState {
         deadline: Instant,
     ) -> Result<StateAnswer, Unavailable> {
         let env = &block.env;
-        let db = WrapDatabaseRef(BlockDb { state: self, block });
-        let chain_id = env.chain_id;
-        let mut evm = Context::mainnet()
-            .with_db(db)
-            .modify_cfg_chained(|cfg| {
-                cfg.spec = block.spec;
-                cfg.chain_id = chain_id;
-                // eth_call's settings.
-                cfg.disable_nonce_check = true;
-                cfg.disable_base_fee = true;
-                cfg.disable_balance_check = true;
-                cfg.disable_eip3607 = true;
-                cfg.disable_block_gas_limit = true;
-                cfg.tx_gas_limit_cap = Some(u64::MAX);
-            })
-            .modify_block_chained(|b| {
-                b.number = U256::from(env.number);
-                b.beneficiary = env.miner;
-                b.timestamp = U256::from(env.timestamp);
-                b.gas_limit = env.gas_limit;
-                b.basefee = env.base_fee_per_gas;
-                b.difficulty = U256::ZERO;
-                b.prevrandao = Some(env.prev_randao);
-                let fraction = if block.spec.is_enabled_in(SpecId::PRAGUE) {
-                    revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
-                } else {
-                    revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
-                };
-                b.set_blob_excess_gas_and_price(env.excess_blob_gas, fraction);
-            })
-            .build_mainnet_with_inspector(Deadline::new(deadline));
-        let tx = TxEnv::builder()
-            .caller(call.from.unwrap_or(Address::ZERO))
-            .kind(TxKind::Call(call.to))
-            .data(call.data.clone())
-            .value(call.value)
-            .gas_limit(call.gas)
-            .gas_price(0)
-            .chain_id(Some(chain_id))
-            .build()
-            .map_err(|e| Unavailable(format!("offline call: {e:?}")))?;
-        let outcome = evm.inspect_tx(tx);
-        if evm.inspector.late {
-            return Err(Unavailable::deadline());
-        }
-        let result = match outcome {
-            Ok(outcome) => outcome.result,
-            // Fees, nonces and the block's gas limit are off, so what the transaction
-            // checks still refuse (gas below the intrinsic cost) is the request's own
-            // deterministic failure, as a node's eth_call answers it.
-            Err(EVMError::Transaction(e)) => return Ok(StateAnswer::Halted(e.to_string())),
-            Err(e) => return Err(Unavailable(format!("offline call: {e}"))),
+        let mut cfg = CfgEnv::default();
+        cfg.set_spec_and_mainnet_gas_params(block.spec);
+        cfg.chain_id = env.chain_id;
+        let mut block_env = BlockEnv {
+            number: U256::from(env.number),
+            beneficiary: env.miner,
+            timestamp: U256::from(env.timestamp),
+            gas_limit: env.gas_limit,
+            basefee: env.base_fee_per_gas,
+            difficulty: U256::ZERO,
+            prevrandao: Some(env.prev_randao),
+            ..Default::default()
         };
-        Ok(match result {
-            ExecutionResult::Success { output, .. } => StateAnswer::Returned(match output {
-                Output::Call(bytes) => bytes,
-                Output::Create(bytes, _) => bytes,
-            }),
-            ExecutionResult::Revert { output, .. } => StateAnswer::Reverted(output),
-            ExecutionResult::Halt { reason, .. } => StateAnswer::Halted(format!("{reason:?}")),
-        })
+        let fraction = if block.spec.is_enabled_in(SpecId::PRAGUE) {
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE
+        } else {
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN
+        };
+        block_env.set_blob_excess_gas_and_price(env.excess_blob_gas, fraction);
+        let db = BlockDb { state: self, block };
+        evm_call(db, cfg, block_env, call, deadline)
     }
 }
 
@@ -303,12 +258,7 @@ impl StateBackend for FixtureState {
                     .and_then(|h| self.codes.get(&h))
                     .map_or_else(Bytes::new, |c| c.original_bytes()),
             ),
-            StateRequest::Call(call) => {
-                if Instant::now() >= deadline {
-                    return Err(Unavailable::deadline());
-                }
-                self.call(block, call, deadline)?
-            }
+            StateRequest::Call(call) => self.call(block, call, deadline)?,
         })
     }
 }
@@ -368,33 +318,5 @@ impl DatabaseRef for BlockDb<'_> {
             }
         }
         Ok(block.env.parent_hash)
-    }
-}
-
-/// Stops a call at the invocation's deadline (checked every 1,024 instructions).
-struct Deadline {
-    at: Instant,
-    steps: u32,
-    late: bool,
-}
-
-impl Deadline {
-    fn new(at: Instant) -> Self {
-        Self {
-            at,
-            steps: 0,
-            late: false,
-        }
-    }
-}
-
-impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Deadline {
-    fn step(&mut self, interp: &mut Interpreter<INTR>, _context: &mut CTX) {
-        self.steps = self.steps.wrapping_add(1);
-        if self.steps.is_multiple_of(1024) && Instant::now() >= self.at {
-            self.late = true;
-            // Any halt ends the call; `late` turns its answer into "unavailable".
-            interp.halt(InstructionResult::OutOfGas);
-        }
     }
 }

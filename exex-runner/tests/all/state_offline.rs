@@ -16,6 +16,7 @@ use std::{
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use serde_json::Value;
 use xxfunc_runner::{
+    StatusHandle,
     state::{
         BlockAt, CallRequest, FixtureState, StateAnswer, StateBackend, StateRequest, StateSource,
     },
@@ -124,6 +125,51 @@ fn every_host_call_answers_good_and_hostile_arguments_offline() {
         gone,
     );
     assert_hostile(&got, &code, U256::from(SUPPLY), dev_balance);
+}
+
+/// The `_count` of the backend-read histogram for `kind` in rendered metrics (0 before
+/// the first such read of the process).
+fn backend_reads(kind: &str) -> u64 {
+    let text = xxfunc_runner::metrics::render(&StatusHandle::default());
+    let line = format!("xxfunc_state_backend_read_duration_seconds_count{{kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn backend_reads_are_timed_by_kind_and_cache_hits_are_not_backend_reads() {
+    let Some(dir) = state_dir() else { return };
+    let files = block_files(&dir);
+    let at = block_at(&files[0].1);
+    let token: Address = TOKEN.parse().unwrap();
+    let dev: Address = DEV_ACCOUNT.parse().unwrap();
+    let source = StateSource::new(Arc::new(FixtureState::open(&dir).unwrap()));
+    let mut balance_of = vec![0x70, 0xa0, 0x82, 0x31];
+    balance_of.extend_from_slice(B256::left_padding_from(dev.as_slice()).as_slice());
+    let requests = [
+        ("account", StateRequest::Account(dev)),
+        ("storage", StateRequest::Storage(token, balance_slot(dev))),
+        ("code", StateRequest::Code(token)),
+        ("call", call(token, 100_000, &balance_of)),
+    ];
+    let text = xxfunc_runner::metrics::render(&StatusHandle::default());
+    assert!(
+        text.contains("# TYPE xxfunc_state_backend_read_duration_seconds histogram\n"),
+        "{text}"
+    );
+    let before: Vec<u64> = requests.iter().map(|(k, _)| backend_reads(k)).collect();
+    for (_, request) in &requests {
+        source.read(&at, request, far()).unwrap();
+        // A second read of the same block and request is the cache's.
+        source.read(&at, request, far()).unwrap();
+    }
+    for ((kind, _), before) in requests.iter().zip(before) {
+        // Other tests of this process may read too, so at least one more.
+        let after = backend_reads(kind);
+        assert!(after > before, "{kind}: {before} -> {after}");
+    }
+    assert_eq!(source.cache().hits_and_misses(), (4, 4));
 }
 
 /// Copies the recorded state files of `dir` into `into`.
