@@ -156,8 +156,8 @@ pub use runner::{BatchSummary, Runner, SinkPolicy};
 pub use service::{NodeErrors, ServeOptions, StatusHandle, StopHandle, UntilDone, serve};
 pub use sinks::{BACKOFF_MAX, BACKOFF_MIN, SinkState, SinkStatus};
 pub use source::{
-    BlockSource, ChainEvent, ChainSource, DEFAULT_STALL_AFTER, EventSink, FixtureSource, RpcBlocks,
-    RpcFollower, RpcStart, SinkReceiver, SourceMessage, block_ref,
+    BlockSource, ChainEvent, ChainSource, DEFAULT_STALL_AFTER, EventSink, FixtureLayout,
+    FixtureSource, RpcBlocks, RpcFollower, RpcStart, SinkReceiver, SourceMessage, block_ref,
 };
 pub use state_db::{Checkpoint, FunctionRecord, Position};
 /// The sink contract, configuration and sinks (crate `xxfunc-sinks`).

@@ -12,8 +12,9 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Parser;
 use xxfunc_runner::{
-    ChainSource, DEFAULT_STALL_AFTER, FixtureSource, OpenedRunner, RpcFollower, RpcStart,
-    RunnerArgs, ServeOptions, SinkState, StatusHandle, StopHandle, UntilDone, metrics, serve,
+    ChainSource, DEFAULT_STALL_AFTER, FixtureLayout, FixtureSource, OpenedRunner, RpcFollower,
+    RpcStart, RunnerArgs, ServeOptions, SinkState, StatusHandle, StopHandle, UntilDone, metrics,
+    serve,
 };
 
 /// Run xxfunc functions on chain events.
@@ -83,12 +84,8 @@ fn run(mut args: Args) -> anyhow::Result<()> {
     if args.runner.state_rpc.is_none() && args.runner.state_fixtures.is_none() {
         args.runner.state_rpc.clone_from(&args.rpc);
         if let Some(dir) = &args.fixtures {
-            let root = if dir.join("events").is_dir() {
-                dir.clone()
-            } else {
-                dir.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
-            args.runner.state_fixtures = Some(root.join("state")).filter(|d| d.is_dir());
+            let layout = FixtureLayout::of(dir);
+            args.runner.state_fixtures = layout.recorded_state().map(Path::to_path_buf);
         }
     }
     let OpenedRunner { runner, registry } = args.runner.open(&args.data_dir, "local")?;

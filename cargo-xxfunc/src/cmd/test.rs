@@ -25,8 +25,8 @@ use xxfunc_api::{
     StartFrom,
 };
 use xxfunc_runner::{
-    FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle, StopHandle, StoreModules,
-    UntilDone, serve,
+    FixtureLayout, FixtureSource, Runner, RunnerConfig, ServeOptions, StatusHandle, StopHandle,
+    StoreModules, UntilDone, serve,
     state::{FixtureState, StateBackend, StateSource},
 };
 use xxfunc_store::ModuleStore;
@@ -423,12 +423,11 @@ fn locate_fixtures(explicit: Option<&Path>, crate_dir: Option<&Path>) -> anyhow:
             .filter(|d| has_events(&d.join("events")))
             .unwrap_or_else(|| Path::new(REPO_ROOT).join("fixtures")),
     };
-    let (events, golden, state) = if root.join("events").is_dir() {
-        (root.join("events"), root.join("golden"), root.join("state"))
-    } else {
-        let parent = root.parent().map(Path::to_path_buf).unwrap_or_default();
-        (root.clone(), parent.join("golden"), parent.join("state"))
-    };
+    let FixtureLayout {
+        events,
+        golden,
+        state,
+    } = FixtureLayout::of(&root);
     let mut stems: Vec<(PathBuf, String)> = std::fs::read_dir(&events)
         .map_err(|e| {
             fail(

@@ -15,6 +15,45 @@ use crate::{
     state_db::Checkpoint,
 };
 
+/// Where a recorded chain's parts live, given the directory a user names: either the
+/// fixtures root (with `events/`, `golden/`, `state/` under it) or its `events/` directory
+/// itself (the others are then its siblings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixtureLayout {
+    /// The event envelopes (`*.bin`).
+    pub events: PathBuf,
+    /// Expected outputs per example (`golden/<example>/`).
+    pub golden: PathBuf,
+    /// The chain's state per block (`state/`, optional).
+    pub state: PathBuf,
+}
+
+impl FixtureLayout {
+    /// The layout around `dir`.
+    pub fn of(dir: &Path) -> Self {
+        let root = if dir.join("events").is_dir() {
+            dir.to_path_buf()
+        } else {
+            dir.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let events = if root.as_path() == dir {
+            root.join("events")
+        } else {
+            dir.to_path_buf()
+        };
+        Self {
+            events,
+            golden: root.join("golden"),
+            state: root.join("state"),
+        }
+    }
+
+    /// [`Self::state`], when it was recorded.
+    pub fn recorded_state(&self) -> Option<&Path> {
+        Some(self.state.as_path()).filter(|d| d.is_dir())
+    }
+}
+
 /// Replays recorded event envelopes. Event `seq` is the 1-based position in
 /// file-name order, so a restarted runner skips exactly what it processed.
 #[derive(Clone, Debug)]
@@ -33,12 +72,7 @@ impl FixtureSource {
     /// file that cannot be read or decoded, [`RunnerError::NoFixtures`] for a
     /// directory without envelopes.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
-        let events_dir = if dir.join("events").is_dir() {
-            dir.join("events")
-        } else {
-            dir.to_path_buf()
-        };
+        let events_dir = FixtureLayout::of(dir.as_ref()).events;
         let read_err = |path: &Path, source| RunnerError::Fixture {
             path: path.to_path_buf(),
             source,
@@ -134,5 +168,30 @@ impl ChainSource for FixtureSource {
         }
         sink.end();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_from_the_root_or_from_its_events_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("fixtures");
+        std::fs::create_dir_all(root.join("events")).unwrap();
+        let want = FixtureLayout {
+            events: root.join("events"),
+            golden: root.join("golden"),
+            state: root.join("state"),
+        };
+        assert_eq!(FixtureLayout::of(&root), want);
+        assert_eq!(FixtureLayout::of(&root.join("events")), want);
+        assert_eq!(want.recorded_state(), None);
+        std::fs::create_dir(root.join("state")).unwrap();
+        assert_eq!(
+            FixtureLayout::of(&root).recorded_state(),
+            Some(root.join("state").as_path())
+        );
     }
 }

@@ -33,7 +33,7 @@ use crate::{
 mod fixtures;
 mod rpc;
 
-pub use fixtures::FixtureSource;
+pub use fixtures::{FixtureLayout, FixtureSource};
 pub use rpc::{DEFAULT_STALL_AFTER, RpcBlocks, RpcFollower, RpcStart};
 pub(crate) use rpc::{Deadline, RpcClient};
 
