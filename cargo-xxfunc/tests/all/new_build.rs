@@ -140,3 +140,41 @@ fn new_refuses_bad_names_and_existing_dirs() {
     );
     assert!(out.stderr.contains("XXFUNC_SDK_PATH"), "{}", out.stderr);
 }
+
+/// A function that reads chain state, tested on fixtures recorded without `state/`: the
+/// replay ends (its reads answer "state unavailable", so nothing is recorded and nothing
+/// hangs) and the test fails with its own exit code, saying which directory is missing.
+#[test]
+fn state_reads_without_recorded_state_fail_naming_the_missing_directory() {
+    let Some(events) = fixture_events() else {
+        return;
+    };
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../guest/examples/erc20-balances")
+        .canonicalize()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("fixtures");
+    std::fs::create_dir_all(fixtures.join("events")).unwrap();
+    for event in &events {
+        std::fs::copy(
+            event,
+            fixtures.join("events").join(event.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let fixtures_arg = fixtures.to_str().unwrap();
+    let out = xx(&example, &["test", "--fixtures", fixtures_arg], 13);
+    assert!(
+        out.stderr.contains("state unavailable")
+            && out.stderr.contains("state/")
+            && out.stderr.contains(fixtures_arg),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("none recorded with these fixtures"),
+        "{}",
+        out.stderr
+    );
+}
