@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use xxfunc_api::FunctionName;
+use xxfunc_runner::FixtureLayout;
 
 use super::Ctx;
 use crate::{exit_codes, failure::fail};
@@ -38,7 +39,9 @@ pub(crate) struct NewArgs {
     /// [default: $XXFUNC_SDK_PATH, else the checkout this CLI was built from].
     #[arg(long, env = "XXFUNC_SDK_PATH", value_name = "DIR")]
     pub(crate) sdk_path: Option<PathBuf>,
-    /// Recorded fixture events to copy into the crate [default: the xxfunc checkout's fixtures/events].
+    /// Recorded fixture events (*.bin) to copy into the crate, with the chain state recorded
+    /// beside them (../state/) when there is one [default: the xxfunc checkout's
+    /// fixtures/events].
     #[arg(long, value_name = "DIR")]
     pub(crate) fixtures: Option<PathBuf>,
 }
@@ -49,6 +52,8 @@ struct NewOutput {
     path: PathBuf,
     sdk: PathBuf,
     fixtures: usize,
+    /// Blocks of recorded chain state copied (`fixtures/state/`), 0 without.
+    state_blocks: usize,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
@@ -108,7 +113,13 @@ pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
     write(&dir.join("src").join("main.rs"), &render(MAIN_RS))?;
     write(&dir.join(".gitignore"), GITIGNORE)?;
     write(&dir.join("README.md"), &render(README))?;
-    let copied = copy_fixtures(&fixtures_src, &dir.join("fixtures").join("events"))?;
+    let layout = FixtureLayout::of(&fixtures_src);
+    let copied = copy_files(&layout.events, &dir.join("fixtures").join("events"), "bin")?;
+    // The chain's state beside the events, so state reads answer in `cargo xxfunc test`.
+    let state_blocks = match layout.recorded_state() {
+        Some(state) => copy_files(state, &dir.join("fixtures").join("state"), "json")?,
+        None => 0,
+    };
     if copied == 0 {
         ctx.out.warn(format!(
             "no fixture events found in {}; add recorded envelopes (*.bin) to {} for the tests",
@@ -123,13 +134,18 @@ pub(crate) fn run(ctx: &Ctx, args: NewArgs) -> anyhow::Result<()> {
             path: dir,
             sdk,
             fixtures: copied,
+            state_blocks,
         });
     }
     ctx.out.status(
         "Created",
         format!(
-            "function `{name}` in {} ({copied} fixture events)",
-            dir.display()
+            "function `{name}` in {} ({copied} fixture events, {})",
+            dir.display(),
+            match state_blocks {
+                0 => "no recorded state".to_string(),
+                n => format!("chain state of {n} blocks"),
+            }
         ),
     );
     ctx.out.note(format!(
@@ -179,7 +195,8 @@ fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
-fn copy_fixtures(from: &Path, to: &Path) -> anyhow::Result<usize> {
+/// Copies the regular files of `from` ending in `.{ext}` into `to`; how many.
+fn copy_files(from: &Path, to: &Path, ext: &str) -> anyhow::Result<usize> {
     let Ok(entries) = std::fs::read_dir(from) else {
         return Ok(0);
     };
@@ -187,7 +204,7 @@ fn copy_fixtures(from: &Path, to: &Path) -> anyhow::Result<usize> {
     let mut n = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_some_and(|e| e == "bin") && path.is_file() {
+        if path.extension().is_some_and(|e| e == ext) && path.is_file() {
             let dest = to.join(entry.file_name());
             std::fs::copy(&path, &dest)
                 .with_context(|| format!("copying {} to {}", path.display(), dest.display()))?;

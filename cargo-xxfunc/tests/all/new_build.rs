@@ -17,6 +17,12 @@ fn new_crate_builds_and_passes_its_test() {
     let krate = dir.path().join("my-transfers");
     assert_eq!(created["name"], "my-transfers");
     assert!(created["fixtures"].as_u64().unwrap() > 0, "{created}");
+    // The recorded chain state comes along, so state reads answer offline.
+    let repo_state = xxfunc_guest_modules::fixtures_dir().join("state");
+    let count = |d: &std::path::Path| std::fs::read_dir(d).map_or(0, |r| r.count() as u64);
+    assert_eq!(created["state_blocks"].as_u64(), Some(count(&repo_state)));
+    assert!(count(&repo_state) > 0);
+    assert_eq!(count(&krate.join("fixtures/state")), count(&repo_state));
     for file in [
         "Cargo.toml",
         ".cargo/config.toml",
@@ -119,6 +125,32 @@ fn new_crate_builds_and_passes_its_test() {
         "a diff is shown: {}",
         out.stderr
     );
+
+    // A function that reads state, written into the new crate, runs on its copied state.
+    std::fs::write(
+        krate.join("src/main.rs"),
+        r#"use xxfunc::{Event, erc20};
+
+#[xxfunc::main]
+fn main(event: Event) -> xxfunc::Result<()> {
+    for t in erc20::Transfer::all(&event)? {
+        let balance = erc20::balance_of(&event.state(), t.token, t.to)?;
+        xxfunc::emit(&xxfunc::json!({ "to": t.to, "balance": balance.to_string() }))?;
+    }
+    Ok(())
+}
+"#,
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&golden_dir).unwrap();
+    let out = xx(&krate, &["test", "--bless"], code::OK);
+    assert!(!out.stderr.contains("unavailable"), "{}", out.stderr);
+    let blessed: String = std::fs::read_dir(&golden_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(blessed.contains("\"balance\""), "{blessed}");
 }
 
 #[test]
