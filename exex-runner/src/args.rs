@@ -86,7 +86,8 @@ pub struct RunnerArgs {
     pub stderr_kib: usize,
     /// Read chain state for functions (`event.state()`, docs/abi.md section 8) from this
     /// node's JSON-RPC, at each event's block by hash [default with --rpc: the followed
-    /// node; otherwise state reads answer "state unavailable"].
+    /// node; inside reth (xxfunc-reth): the node's own database; otherwise state reads
+    /// answer "state unavailable"].
     #[arg(long, env = "XXFUNC_STATE_RPC", value_name = "URL")]
     pub state_rpc: Option<String>,
     /// Answer chain state reads offline from this recorded state directory

@@ -10,7 +10,8 @@ use eyre::WrapErr;
 use futures::TryStreamExt;
 use reth_ethereum::{
     EthPrimitives,
-    chainspec::EthChainSpec,
+    chainspec::{ChainSpec, EthChainSpec},
+    evm::EthEvmConfig,
     exex::{ExExContext, ExExHead, ExExNotification},
     node::api::{FullNodeComponents, NodeTypes},
     provider::{BlockHashReader, Chain},
@@ -26,11 +27,13 @@ use xxfunc_runner::{
     OpenedRunner, Registry, Resume, Runner, ServeOptions, StatusHandle, StopHandle,
     metrics::{self, MetricsServer},
     serve,
+    state::StateSource,
 };
 
 use crate::{
     args::XxfuncArgs,
     block::{ProviderBlocks, chain_block},
+    state::NodeState,
 };
 
 /// Name the ExEx is installed under (reth keys its WAL position and metrics by it).
@@ -88,15 +91,22 @@ pub(crate) async fn prepare(args: XxfuncArgs, node_datadir: PathBuf) -> eyre::Re
 /// node keeps the blocks for the next start.
 pub(crate) async fn run<Node>(mut ctx: ExExContext<Node>, prepared: Prepared) -> eyre::Result<()>
 where
-    Node: FullNodeComponents<Types: NodeTypes<Primitives = EthPrimitives>>,
+    Node: FullNodeComponents<Types: NodeTypes<Primitives = EthPrimitives, ChainSpec = ChainSpec>>,
 {
     let Prepared {
-        runner,
+        mut runner,
         registry,
         status,
         metrics: _metrics,
     } = prepared;
     let chain_id = ctx.config.chain.chain().id();
+    // Chain state for functions from the node's own database, unless --state-rpc or
+    // --state-fixtures chose another source.
+    if runner.state().is_none() {
+        let evm = EthEvmConfig::ethereum(ctx.config.chain.clone());
+        let backend = NodeState::new(ctx.provider().clone(), evm);
+        runner.set_state(Some(StateSource::new(Arc::new(backend))));
+    }
 
     // Nothing below may fail before the runner is handed to its thread: dropping it here
     // would drop its private tokio runtimes inside the node's. A node that cannot say

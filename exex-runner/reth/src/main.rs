@@ -7,8 +7,9 @@
 //!
 //! This crate owns only the translation between reth and the runner core: reth's blocks to
 //! `ChainBlock`s, chain notifications to commit/revert events, the functions' lowest cursor to
-//! the ExEx head, the core's safe height to `FinishedHeight`. It never decides what a function
-//! sees or when a height is safe; that logic lives in `xxfunc-runner` and is tested there.
+//! the ExEx head, the core's safe height to `FinishedHeight`, functions' state reads to the
+//! node's state provider. It never decides what a function sees or when a height is safe;
+//! that logic lives in `xxfunc-runner` and is tested there.
 //!
 //! ```text
 //! xxfunc-reth node --dev --dev.block-time 1s --datadir /tmp/xxfunc-reth \
@@ -19,6 +20,7 @@
 mod args;
 mod block;
 mod exex;
+mod state;
 
 use clap::Parser;
 use reth_ethereum::{

@@ -136,7 +136,7 @@ pub struct Unavailable(pub String);
 
 impl Unavailable {
     /// The invocation's deadline passed before an answer came.
-    pub(crate) fn deadline() -> Self {
+    pub fn deadline() -> Self {
         Self("deadline: no answer within the invocation's wall-time limit".into())
     }
 }
