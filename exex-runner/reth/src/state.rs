@@ -10,14 +10,14 @@
 
 use std::time::Instant;
 
-use alloy_primitives::{B256, Bytes, U256};
+use alloy_primitives::{B256, Bytes};
 use reth_ethereum::{
     chainspec::ChainSpec,
     evm::{EthEvmConfig, primitives::ConfigureEvm, revm::database::StateProviderDatabase},
     provider::{HeaderProvider, ProviderError, StateProviderFactory},
 };
 use xxfunc_runner::state::{
-    BlockAt, EMPTY_CODE_HASH, StateAnswer, StateBackend, StateRequest, Unavailable, evm_call,
+    BlockAt, StateAnswer, StateBackend, StateRequest, Unavailable, evm_call,
 };
 
 /// State reads from the node's provider.
@@ -36,7 +36,10 @@ impl<P> NodeState<P> {
 
 /// Why the node could not answer at `at`.
 fn unavailable(at: &BlockAt, e: impl std::fmt::Display) -> Unavailable {
-    Unavailable(format!("node state at block {} {}: {e}", at.number, at.hash))
+    Unavailable(format!(
+        "node state at block {} {}: {e}",
+        at.number, at.hash
+    ))
 }
 
 impl<P> StateBackend for NodeState<P>
@@ -67,18 +70,12 @@ where
             .map_err(|e| unavailable(at, e))?;
         let read = |e: ProviderError| unavailable(at, e);
         Ok(match request {
-            StateRequest::Account(address) => match state.basic_account(address).map_err(read)? {
-                Some(account) => StateAnswer::Account {
-                    balance: account.balance,
-                    nonce: account.nonce,
-                    code_hash: account.bytecode_hash.unwrap_or(EMPTY_CODE_HASH),
-                },
-                None => StateAnswer::Account {
-                    balance: U256::ZERO,
-                    nonce: 0,
-                    code_hash: EMPTY_CODE_HASH,
-                },
-            },
+            StateRequest::Account(address) => StateAnswer::account(
+                state
+                    .basic_account(address)
+                    .map_err(read)?
+                    .map(|a| (a.balance, a.nonce, a.bytecode_hash)),
+            ),
             StateRequest::Storage(address, slot) => StateAnswer::Word(B256::from(
                 state
                     .storage(*address, *slot)
@@ -97,10 +94,7 @@ where
                     .header(at.hash)
                     .map_err(read)?
                     .ok_or_else(|| unavailable(at, "no header"))?;
-                let env = self
-                    .evm
-                    .evm_env(&header)
-                    .map_err(|e| unavailable(at, e))?;
+                let env = self.evm.evm_env(&header).map_err(|e| unavailable(at, e))?;
                 let db = StateProviderDatabase::new(state);
                 evm_call(db, env.cfg_env, env.block_env, call, deadline)?
             }

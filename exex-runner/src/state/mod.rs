@@ -118,6 +118,17 @@ pub enum StateAnswer {
 }
 
 impl StateAnswer {
+    /// The answer for an account found with `balance`, `nonce` and `code_hash` (none for an
+    /// account without code), or for an absent one: all zero with [`EMPTY_CODE_HASH`].
+    pub fn account(found: Option<(U256, u64, Option<B256>)>) -> Self {
+        let (balance, nonce, code_hash) = found.unwrap_or_default();
+        Self::Account {
+            balance,
+            nonce,
+            code_hash: code_hash.unwrap_or(EMPTY_CODE_HASH),
+        }
+    }
+
     /// The answer's size in guest memory (what counts against the answer-byte limit).
     pub(crate) fn len(&self) -> usize {
         match self {

@@ -235,18 +235,9 @@ impl StateBackend for FixtureState {
         })?;
         let account = |address: &Address| block.accounts.get(address);
         Ok(match request {
-            StateRequest::Account(address) => match account(address) {
-                Some(a) => StateAnswer::Account {
-                    balance: a.balance,
-                    nonce: a.nonce,
-                    code_hash: a.code_hash.unwrap_or(EMPTY_CODE_HASH),
-                },
-                None => StateAnswer::Account {
-                    balance: U256::ZERO,
-                    nonce: 0,
-                    code_hash: EMPTY_CODE_HASH,
-                },
-            },
+            StateRequest::Account(address) => {
+                StateAnswer::account(account(address).map(|a| (a.balance, a.nonce, a.code_hash)))
+            }
             StateRequest::Storage(address, slot) => StateAnswer::Word(
                 account(address)
                     .and_then(|a| a.storage.get(slot))
