@@ -64,11 +64,8 @@ where
         if Instant::now() >= deadline {
             return Err(Unavailable::deadline());
         }
-        let state = self
-            .provider
-            .state_by_block_hash(at.hash)
-            .map_err(|e| unavailable(at, e))?;
         let read = |e: ProviderError| unavailable(at, e);
+        let state = self.provider.state_by_block_hash(at.hash).map_err(read)?;
         Ok(match request {
             StateRequest::Account(address) => StateAnswer::account(
                 state

@@ -31,15 +31,11 @@ pub struct FixtureLayout {
 impl FixtureLayout {
     /// The layout around `dir`.
     pub fn of(dir: &Path) -> Self {
-        let root = if dir.join("events").is_dir() {
-            dir.to_path_buf()
+        let (root, events) = if dir.join("events").is_dir() {
+            (dir.to_path_buf(), dir.join("events"))
         } else {
-            dir.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
-        let events = if root.as_path() == dir {
-            root.join("events")
-        } else {
-            dir.to_path_buf()
+            let root = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+            (root, dir.to_path_buf())
         };
         Self {
             events,

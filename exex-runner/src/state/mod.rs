@@ -30,9 +30,6 @@ pub(crate) mod host;
 mod offline;
 mod rpc;
 
-/// The `revm` calls run on: a backend that brings its own database or block environment
-/// to [`evm_call`] names their types through this, so they are the runner's.
-pub use ::revm;
 pub use cache::StateCache;
 pub use evm::evm_call;
 pub use offline::FixtureState;
